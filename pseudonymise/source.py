@@ -1,0 +1,171 @@
+"""Pseudonymise one landing source: the only step that reads raw identifiers.
+
+Reads the extract, quarantines rows that fail the contract, replaces every
+identifier with keyed pseudonyms and minimised attributes, and returns frames that
+hold no raw identifier:
+
+* ``accepted``: one row per accepted row, with ``nhs_pseudo`` (valid NHS numbers
+  only), ``nhs_status``, ``local_id_pseudo``, ``demo_token``, ``row_pseudo``,
+  ``birth_year``, ``born_after_1_april``, ``sex``, ``postcode_district`` and the
+  source's activity columns, typed;
+* ``quarantine``: file, row number, reasons and pseudonymised identifiers of every
+  quarantined row;
+* ``report``: counts only (rows read, accepted, quarantined, replaced, encoding,
+  reasons), safe for logs and Dagster metadata.
+
+Every pseudonym is an HMAC-SHA256 with the linkage key of a labelled value, so the
+pseudonym of ``nhs:<NHS number>`` is the person id of a person linked by NHS number,
+and that of ``src:<source>:<local id>`` the id of an unlinked person.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pseudonymise.hashing import pseudonymise_series, text_key
+from pseudonymise.identifiers import (
+    born_after_1_april,
+    birth_year,
+    nhs_number_is_valid,
+    normalise_name,
+    normalise_nhs_number,
+    normalise_sex,
+    postcode_district,
+)
+from pseudonymise.landing import read_source
+from pseudonymise.validate import parse_accepted, quarantine_reasons
+from schemas.sources import RAW_IDENTIFIER_COLUMNS, SourceSpec
+
+
+@dataclass
+class PseudonymisedSource:
+    """What leaves the pseudonymisation step for one source: no raw identifiers."""
+
+    source: str
+    accepted: pl.DataFrame
+    quarantine: pl.DataFrame
+    report: dict[str, object] = field(default_factory=dict)
+
+
+def _pseudonym(key: bytes, label: pl.Expr, frame: pl.DataFrame) -> pl.Series:
+    return pseudonymise_series(key, frame.select(label.alias("v")).to_series())
+
+
+def _identity(frame: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame:
+    """Add pseudonyms and minimised attributes, then drop the raw identifiers."""
+    nhs = normalise_nhs_number(pl.col("nhs_number"))
+    local_id = pl.col("local_patient_id").str.strip_chars()
+    local_id = pl.when(local_id == "").then(None).otherwise(local_id)
+    frame = frame.with_columns(
+        nhs.alias("_nhs"),
+        local_id.alias("_local_id"),
+        normalise_sex(pl.col("sex")).alias("sex"),
+    ).with_columns(nhs_number_is_valid(pl.col("_nhs")).alias("_nhs_valid"))
+    columns: dict[str, pl.Series] = {
+        "nhs_pseudo": _pseudonym(
+            key,
+            pl.when(pl.col("_nhs_valid")).then(pl.lit("nhs:") + pl.col("_nhs")),
+            frame,
+        ),
+        "local_id_pseudo": _pseudonym(
+            key, pl.lit(f"src:{spec.group}:") + pl.col("_local_id"), frame
+        ),
+        "row_pseudo": _pseudonym(
+            key,
+            pl.when(pl.col("_local_id").is_null()).then(
+                pl.concat_str(
+                    pl.lit(f"row:{spec.name}:"),
+                    pl.col("_file"),
+                    pl.lit(":"),
+                    pl.col("_row_number").cast(pl.String),
+                )
+            ),
+            frame,
+        ),
+    }
+    if spec.has_names and frame.schema.get("date_of_birth") == pl.Date:
+        family = normalise_name(pl.col("family_name"))
+        given = normalise_name(pl.col("given_name"))
+        token = pl.concat_str(
+            pl.lit("demo:"),
+            family,
+            pl.lit("|"),
+            given,
+            pl.lit("|"),
+            pl.col("date_of_birth").dt.strftime("%Y-%m-%d"),
+            pl.lit("|"),
+            pl.col("sex"),
+        )  # null when either name is blank: concat_str propagates nulls
+        columns["demo_token"] = _pseudonym(key, token, frame)
+    else:
+        columns["demo_token"] = pl.Series("demo_token", [None] * frame.height, pl.String)
+    frame = frame.with_columns(
+        [s.alias(name) for name, s in columns.items()]
+        + [
+            pl.when(pl.col("_nhs").is_null())
+            .then(pl.lit("blank"))
+            .when(pl.col("_nhs_valid"))
+            .then(pl.lit("valid"))
+            .otherwise(pl.lit("invalid"))
+            .alias("nhs_status"),
+            postcode_district(pl.col("postcode")).alias("postcode_district"),
+        ]
+    )
+    if frame.schema.get("date_of_birth") == pl.Date:
+        frame = frame.with_columns(
+            birth_year(pl.col("date_of_birth")).alias("birth_year"),
+            born_after_1_april(pl.col("date_of_birth")).alias("born_after_1_april"),
+        )
+    raw = [c for c in (*RAW_IDENTIFIER_COLUMNS, "_nhs", "_local_id", "_nhs_valid")]
+    return frame.drop([c for c in raw if c in frame.columns])
+
+
+def pseudonymise_source(
+    landing_dir: Path, spec: SourceSpec, linkage_key: bytes
+) -> PseudonymisedSource:
+    """Read, validate and pseudonymise one source with the linkage key."""
+    key = text_key(linkage_key)
+    raw = read_source(landing_dir, spec)
+    reasons = quarantine_reasons(raw)
+    accepted = parse_accepted(raw, reasons)
+    accepted = _identity(accepted, spec, key).rename(
+        {"_file": "file", "_file_index": "file_index", "_row_number": "row_number"}
+    )
+    record_id = spec.record_id_column
+    accepted = accepted.with_columns(
+        pl.lit(spec.name).alias("source"),
+        (pl.col(record_id) if record_id else pl.lit(None, pl.String)).alias("record_id"),
+    )
+    leading = ["source", "file", "file_index", "row_number"]
+    accepted = accepted.select(leading + [c for c in accepted.columns if c not in leading])
+
+    quarantined_raw = raw.frame.with_columns(reasons["reasons"], reasons["replaced"]).filter(
+        pl.col("reasons").fill_null("") != ""
+    )
+    quarantine = _identity(quarantined_raw.drop("_malformed"), spec, key).select(
+        pl.lit(spec.name).alias("source"),
+        pl.col("_file").alias("file"),
+        pl.col("_row_number").alias("row_number"),
+        "reasons",
+        "replaced",
+        "nhs_status",
+        "nhs_pseudo",
+        "local_id_pseudo",
+    )
+    reason_counts: dict[str, int] = {}
+    for reasons_text in quarantine["reasons"].to_list():
+        for code in str(reasons_text).split(";"):
+            reason_counts[code] = reason_counts.get(code, 0) + 1
+    encodings = sorted({f.encoding for f in raw.files}, key=["utf-8", "windows-1252"].index)
+    report: dict[str, object] = {
+        "source": spec.name,
+        "files": len(raw.files),
+        "encoding": ";".join(encodings) if encodings else "utf-8",
+        "rows_read": raw.frame.height,
+        "rows_accepted": accepted.height,
+        "rows_quarantined": quarantine.height,
+        "rows_replaced": int(quarantine["replaced"].sum()),
+        "quarantine_reasons": dict(sorted(reason_counts.items())),
+    }
+    return PseudonymisedSource(spec.name, accepted, quarantine, report)
