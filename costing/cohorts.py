@@ -180,8 +180,7 @@ def _condition_sql(c: Condition) -> str:
         return f"list_has_any(f.registers, {_sql_list(c.registers_any)})"
     if c.min_registers is not None and c.registers_from is not None:
         return (
-            f"len(list_intersect(f.registers, {_sql_list(c.registers_from)})) "
-            f">= {c.min_registers}"
+            f"len(list_intersect(f.registers, {_sql_list(c.registers_from)})) >= {c.min_registers}"
         )
     if c.mh_cpa is not None:
         return "f.mh_cpa" if c.mh_cpa else "NOT f.mh_cpa"
@@ -251,8 +250,7 @@ def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort
         for i, c in enumerate(cohorts)
     ]
     con.execute(
-        "CREATE OR REPLACE TABLE costing.cohort_membership AS "
-        + "\nUNION ALL\n".join(selects)
+        "CREATE OR REPLACE TABLE costing.cohort_membership AS " + "\nUNION ALL\n".join(selects)
     )
     con.execute(
         "CREATE OR REPLACE TABLE costing.cohort_order AS "

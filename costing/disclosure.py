@@ -29,12 +29,24 @@ class DisclosureRule:
     def __post_init__(self) -> None:
         if self.threshold < 0 or self.rounding < 1:
             raise ValueError("disclosure threshold must be >= 0 and rounding >= 1")
-        if self.threshold < CONTRACT_THRESHOLD and not self.override_reason:
+        weaker = self.threshold < CONTRACT_THRESHOLD or self.rounding < CONTRACT_ROUNDING
+        if weaker and not self.override_reason:
             raise ValueError(
-                f"disclosure threshold {self.threshold} is below the contract's "
-                f"{CONTRACT_THRESHOLD}; set disclosure.override_reason in settings.yaml "
-                "to lower it (the manifest records it)"
+                f"disclosure threshold {self.threshold} and rounding {self.rounding} are "
+                f"weaker than the contract's {CONTRACT_THRESHOLD} and {CONTRACT_ROUNDING}; "
+                "give a reason as disclosure.override in settings.yaml to use them "
+                "(the manifest records it)"
             )
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> "DisclosureRule":
+        """From the ``disclosure`` section of settings.yaml."""
+        section = settings.get("disclosure") or {}
+        return cls(
+            threshold=int(section.get("threshold", CONTRACT_THRESHOLD)),
+            rounding=int(section.get("rounding", CONTRACT_ROUNDING)),
+            override_reason=section.get("override"),
+        )
 
     def suppress(self, people: int | None) -> bool:
         """A count of 1..threshold people is suppressed; 0 is not."""
@@ -84,10 +96,7 @@ def protect_rows(
     """Suppress rows of 1..threshold people, then round every count shown."""
     suppressed = rule.suppressed_expr(pl.col(count_column))
     return frame.with_columns(
-        [
-            pl.when(suppressed).then(None).otherwise(pl.col(c)).alias(c)
-            for c in figure_columns
-        ]
+        [pl.when(suppressed).then(None).otherwise(pl.col(c)).alias(c) for c in figure_columns]
         + [
             pl.when(suppressed)
             .then(None)

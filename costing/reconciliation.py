@@ -111,9 +111,9 @@ def reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
     person_total = con.execute(
         "SELECT coalesce(sum(cost_total), 0) FROM costing.person_years"
     ).fetchall()[0]
-    activity_total = con.execute(
-        "SELECT coalesce(sum(cost), 0) FROM costing.activity"
-    ).fetchall()[0]
+    activity_total = con.execute("SELECT coalesce(sum(cost), 0) FROM costing.activity").fetchall()[
+        0
+    ]
     assert person_total is not None and activity_total is not None
     if abs(person_total[0] - activity_total[0]) > 0.01:
         problems.append(

@@ -142,9 +142,7 @@ def link_records(con: duckdb.DuckDBPyConnection) -> None:
 
 def linkage_report(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
     """The linkage report per source, every source present (zero rows included)."""
-    rows = con.execute(
-        "SELECT * FROM linked.linkage_report ORDER BY source"
-    ).fetchall()
+    rows = con.execute("SELECT * FROM linked.linkage_report ORDER BY source").fetchall()
     columns = [d[0] for d in con.description or []]
     found = {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
     report = []

@@ -25,8 +25,8 @@ import polars as pl
 
 from pseudonymise.hashing import pseudonymise_series, text_key
 from pseudonymise.identifiers import (
-    born_after_1_april,
     birth_year,
+    born_after_1_april,
     nhs_number_is_valid,
     normalise_name,
     normalise_nhs_number,

@@ -1,0 +1,62 @@
+"""What every asset module shares: owners, tags and metadata helpers.
+
+Metadata holds counts, schemas and figures only - never a row value.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import polars as pl
+
+OWNERS = ["team:ipc-finance-data"]
+
+DATA_CLASS_TAGS = {
+    "identifiable": {"data_class": "identifiable"},
+    "pseudonymised": {"data_class": "pseudonymised"},
+    "aggregate": {"data_class": "aggregate"},
+    "reference": {"data_class": "reference"},
+}
+
+#: Bump when an asset's logic changes so the UI shows what has gone stale.
+CODE_VERSION = "2026.11.1"
+
+
+def table_schema(schema: pl.Schema | dict[str, Any]) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[dg.TableColumn(name=name, type=str(dtype)) for name, dtype in schema.items()]
+    )
+
+
+def duckdb_table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
+    """Row count and column schema of a warehouse table, for the asset's metadata."""
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    columns = con.execute(f"DESCRIBE {table}").fetchall()
+    return {
+        "dagster/row_count": int(rows),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=c[0], type=str(c[1])) for c in columns]
+        ),
+        "dagster/table_name": table,
+    }
+
+
+def json_metadata(value: Any) -> dg.JsonMetadataValue:
+    return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
+
+
+def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
+    """Write next to the target, then rename: a failed run leaves the old file whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp, compression="zstd")
+    tmp.replace(path)
+
+
+def write_json_atomically(value: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(value, indent=2, default=str))
+    tmp.replace(path)

@@ -1,0 +1,225 @@
+"""The exports: everything that leaves the pipeline, written and published at once.
+
+One step builds every file of data-contract.md section 4 in a new folder, checks it
+(no identifiers, disclosure control, schemas), signs the manifests and then swaps
+the export dir to it, so readers never see a mix of two runs and a failed run leaves
+the previous export untouched.
+"""
+
+import json
+
+import dagster as dg
+import polars as pl
+
+from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
+from assets.linked import KeyMismatchError
+from costing.disclosure import DisclosureRule
+from delivery.export import disclosure_problems, write_export
+from delivery.manifest import verify_manifest
+from delivery.scan import scan_export
+from pipelines.resources import WAREHOUSE_POOL, IPCResource
+
+_EXPORTS = {
+    "person_costs": (
+        "pseudonymised",
+        "person_costs.parquet: each person's costs by setting and year under the "
+        "commissioner's internal pseudonym, for the finance team.",
+    ),
+    "individual_statements": (
+        "pseudonymised",
+        "individual_statements/<year>.jsonl: one Individual Statement of Resources per "
+        "person in an IPC cohort, for care coordinators.",
+    ),
+    "cohort_reference_costs": (
+        "aggregate",
+        "cohort_reference_costs.parquet/.csv: annual average costs per cohort after "
+        "disclosure control; fit to publish.",
+    ),
+    "cohort_funding_bands": (
+        "aggregate",
+        "cohort_funding_bands.parquet/.csv: banded funding levels per cohort after "
+        "disclosure control; fit to publish.",
+    ),
+    "reconciliation": (
+        "aggregate",
+        "reconciliation.parquet: rows and pounds in and out of every stage, per source; "
+        "an operational record with exact counts.",
+    ),
+    "linked_dataset": (
+        "pseudonymised",
+        "linked/<recipient>/: activity by month and persons by year, under pseudonyms "
+        "that are different for every recipient, so two recipients cannot join copies.",
+    ),
+}
+
+_COSTING_DEPS = [
+    ["costing", name]
+    for name in (
+        "person_costs",
+        "cohort_membership",
+        "cohort_reference_costs",
+        "funding_bands",
+        "statements",
+        "reconciliation",
+    )
+]
+
+
+def _check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=["exports", asset], blocking=True, description=description)
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["exports", name],
+            group_name="exports",
+            description=text,
+            owners=OWNERS,
+            kinds={"parquet"},
+            tags=DATA_CLASS_TAGS[data_class],
+            code_version=CODE_VERSION,
+            deps=_COSTING_DEPS,
+        )
+        for name, (data_class, text) in _EXPORTS.items()
+    ],
+    check_specs=[
+        _check(
+            "cohort_reference_costs",
+            "disclosure_control",
+            "No published row describes 1-7 people; every count shown is rounded to 5.",
+        ),
+        _check(
+            "cohort_funding_bands",
+            "disclosure_control",
+            "Bands are published five together or not at all; no band of 1-7 people.",
+        ),
+        _check(
+            "linked_dataset",
+            "no_identifiers",
+            "No cell in any exported file is shaped like an NHS number, a full postcode or "
+            "an exact date, and no column is a raw identifier.",
+        ),
+        _check(
+            "person_costs",
+            "manifests_verify",
+            "Every manifest's signature and every file's SHA-256 verify.",
+        ),
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
+    """Build, check, sign and publish the whole export."""
+    settings = ipc.settings()
+    keyring = ipc.keyring()
+    with ipc.warehouse_connection() as con:
+        warehouse_keys = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT key_id FROM pseudonymised.ingest_report"
+            ).fetchall()
+        ]
+        if warehouse_keys != [keyring.key_id]:
+            raise KeyMismatchError(
+                f"the warehouse was built with key {', '.join(warehouse_keys)} but the "
+                f"current key is {keyring.key_id}; rematerialise from the pseudonymised "
+                "assets (or rekey) before exporting"
+            )
+        reference_settings = json.loads(
+            con.execute(
+                "SELECT content FROM reference.documents WHERE name = 'settings'"
+            ).fetchall()[0][0]
+        )
+        rule = DisclosureRule.from_settings(reference_settings)
+        period = con.execute("SELECT * FROM costing.period").fetchall()[0]
+        reconciliation = con.sql("SELECT * FROM costing.reconciliation").pl()
+        quarantine = {
+            str(r["source"]): int(r["rows_quarantined"]) for r in reconciliation.to_dicts()
+        }
+        context_fields = {
+            "run_id": context.run.run_id,
+            "environment": settings.environment,
+            "key_id": keyring.key_id,
+            "period": {"start": str(period[0]), "end": str(period[1])},
+            "rows_in_out": reconciliation.select(
+                "source", "rows_read", "rows_accepted", "rows_quarantined"
+            ).to_dicts(),
+            "quarantine_counts": quarantine,
+        }
+        summary = write_export(
+            con,
+            settings.export_dir,
+            recipient_keys={r: keyring.recipient(r) for r in settings.recipients},
+            manifest_key=keyring.purpose("manifest"),
+            rule=rule,
+            cashable_settings=reference_settings["cashable_settings"],
+            manifest_context=context_fields,
+        )
+    export_dir = settings.export_dir
+    context.log.info(f"export published at {export_dir} ({summary.files} files)")
+    rows = summary.rows
+    yield dg.MaterializeResult(
+        asset_key=["exports", "person_costs"],
+        metadata={
+            "dagster/row_count": rows["person_costs"],
+            "path": str(export_dir / "person_costs.parquet"),
+            "key_id": keyring.key_id,
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["exports", "individual_statements"],
+        metadata={"dagster/row_count": rows["individual_statements"]},
+    )
+    yield dg.MaterializeResult(
+        asset_key=["exports", "cohort_reference_costs"],
+        metadata={
+            "dagster/row_count": rows["cohort_reference_costs"],
+            "rows_suppressed": summary.suppressed["cohort_reference_costs"],
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["exports", "cohort_funding_bands"],
+        metadata={
+            "dagster/row_count": rows["cohort_funding_bands"],
+            "rows_suppressed": summary.suppressed["cohort_funding_bands"],
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=["exports", "reconciliation"],
+        metadata={"dagster/row_count": rows["reconciliation"]},
+    )
+    yield dg.MaterializeResult(
+        asset_key=["exports", "linked_dataset"],
+        metadata={
+            "recipients": summary.recipients,
+            "rows": json_metadata({k: v for k, v in rows.items() if k.startswith("linked/")}),
+        },
+    )
+
+    # The published export, checked again where readers find it.
+    for asset in ("cohort_reference_costs", "cohort_funding_bands"):
+        frame = pl.read_parquet(export_dir / f"{asset}.parquet")
+        problems = disclosure_problems(asset, frame, rule)
+        yield dg.AssetCheckResult(
+            asset_key=["exports", asset],
+            check_name="disclosure_control",
+            passed=not problems,
+            metadata={"problems": json_metadata(problems)},
+        )
+    findings = [str(f) for f in scan_export(export_dir)]
+    yield dg.AssetCheckResult(
+        asset_key=["exports", "linked_dataset"],
+        check_name="no_identifiers",
+        passed=not findings,
+        metadata={"findings": json_metadata(findings)},
+    )
+    manifest_key = keyring.purpose("manifest")
+    manifest_problems = verify_manifest(export_dir, manifest_key)
+    for recipient in summary.recipients:
+        manifest_problems += verify_manifest(export_dir / "linked" / recipient, manifest_key)
+    yield dg.AssetCheckResult(
+        asset_key=["exports", "person_costs"],
+        check_name="manifests_verify",
+        passed=not manifest_problems,
+        metadata={"problems": json_metadata(manifest_problems)},
+    )

@@ -1,0 +1,90 @@
+"""The linked zone: every accepted row assigned to a person, on pseudonyms only."""
+
+import dagster as dg
+
+from assets.common import (
+    CODE_VERSION,
+    DATA_CLASS_TAGS,
+    OWNERS,
+    duckdb_table_metadata,
+    json_metadata,
+)
+from linkage.cascade import link_records, linkage_report
+from pipelines.resources import WAREHOUSE_POOL, IPCResource
+from schemas.sources import SOURCES
+
+
+class KeyMismatchError(RuntimeError):
+    """Sources were pseudonymised under different keys and cannot be linked."""
+
+
+_SPECS = {
+    "row_links": "Which person every accepted landing row belongs to, and the cascade "
+    "stage that linked it (1 NHS number, 2 local id, 3 name + date of birth + sex, "
+    "4 unlinked).",
+    "person_spine": "One row per person: pseudonymous id, whether linked by NHS number, "
+    "year of birth, sex and postcode district from their first accepted row.",
+    "linkage_report": "Rows linked at each stage of the cascade, per source.",
+}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ["linked", name],
+            group_name="linked",
+            description=text,
+            owners=OWNERS,
+            kinds={"duckdb"},
+            tags=DATA_CLASS_TAGS["pseudonymised"],
+            code_version=CODE_VERSION,
+            deps=[["pseudonymised", s.name] for s in SOURCES],
+        )
+        for name, text in _SPECS.items()
+    ],
+    pool=WAREHOUSE_POOL,
+)
+def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
+    """Load the pseudonymised Parquet into DuckDB and run the linkage cascade."""
+    settings = ipc.settings()
+    folder = settings.warehouse_dir / "pseudonymised"
+    with ipc.warehouse_connection() as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS pseudonymised")
+        for spec in SOURCES:
+            con.execute(
+                f"CREATE OR REPLACE TABLE pseudonymised.{spec.name} AS "
+                "SELECT * FROM read_parquet(?)",
+                [str(folder / f"{spec.name}.parquet")],
+            )
+        con.execute(
+            "CREATE OR REPLACE TABLE pseudonymised.ingest_report AS "
+            "SELECT * EXCLUDE (quarantine_reasons) FROM read_json(?, union_by_name = true)",
+            [[str(folder / f"{s.name}.report.json") for s in SOURCES]],
+        )
+        key_ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT key_id FROM pseudonymised.ingest_report"
+            ).fetchall()
+        ]
+        if len(key_ids) != 1:
+            raise KeyMismatchError(
+                f"the pseudonymised sources were made under {len(key_ids)} different keys "
+                f"({', '.join(sorted(key_ids))}); rematerialise every pseudonymised asset "
+                "with the current key"
+            )
+        link_records(con)
+        report = linkage_report(con)
+        yield dg.MaterializeResult(
+            asset_key=["linked", "row_links"],
+            metadata=duckdb_table_metadata(con, "linked.row_links") | {"key_id": key_ids[0]},
+        )
+        yield dg.MaterializeResult(
+            asset_key=["linked", "person_spine"],
+            metadata=duckdb_table_metadata(con, "linked.person_spine"),
+        )
+        yield dg.MaterializeResult(
+            asset_key=["linked", "linkage_report"],
+            metadata=duckdb_table_metadata(con, "linked.linkage_report")
+            | {"by_source": json_metadata(report)},
+        )

@@ -1,0 +1,144 @@
+"""Write the whole delivery of data-contract.md section 4, check it, then publish it.
+
+The export is written into a fresh folder, scanned for identifiers and checked for
+disclosure control and against the export schemas; only then does the export dir
+switch to it. Any failure leaves the previous export as it was.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from costing.disclosure import DisclosureRule
+from costing.period import fy_file_label
+from delivery import tables
+from delivery.manifest import write_manifest
+from delivery.scan import scan_export
+from delivery.writer import staged_export
+
+#: A financial year's activity file is split into parts above this many rows.
+ACTIVITY_ROWS_PER_FILE = 5_000_000
+
+
+class ExportCheckError(RuntimeError):
+    """The export failed a check before it was published; nothing was replaced."""
+
+
+@dataclass
+class ExportSummary:
+    export_dir: Path
+    files: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    suppressed: dict[str, int] = field(default_factory=dict)
+    recipients: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def _parquet(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(path, compression="zstd")
+
+
+def _csv(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_csv(path)
+
+
+def disclosure_problems(name: str, frame: pl.DataFrame, rule: DisclosureRule) -> list[str]:
+    """Any published count of 1..threshold people, or one not rounded."""
+    problems = []
+    shown = frame.filter(pl.col("people").is_not_null())
+    if shown.filter((pl.col("people") > 0) & (pl.col("people") <= rule.threshold)).height:
+        problems.append(f"{name}: a row of 1-{rule.threshold} people is published")
+    if shown.filter(pl.col("people") % rule.rounding != 0).height:
+        problems.append(f"{name}: a published count is not rounded to {rule.rounding}")
+    return problems
+
+
+def write_export(
+    con: duckdb.DuckDBPyConnection,
+    export_dir: Path,
+    *,
+    recipient_keys: dict[str, bytes],
+    manifest_key: bytes,
+    rule: DisclosureRule,
+    cashable_settings: list[str],
+    manifest_context: dict[str, Any],
+) -> ExportSummary:
+    """Build every export file, check them, sign the manifests and publish atomically."""
+    summary = ExportSummary(export_dir=export_dir, recipients=sorted(recipient_keys))
+    with staged_export(export_dir) as staging:
+        person_costs = tables.person_costs(con)
+        _parquet(person_costs, staging / "person_costs.parquet")
+        reference_costs = tables.cohort_reference_costs(con, rule)
+        _parquet(reference_costs, staging / "cohort_reference_costs.parquet")
+        _csv(reference_costs, staging / "cohort_reference_costs.csv")
+        bands = tables.cohort_funding_bands(con, rule)
+        _parquet(bands, staging / "cohort_funding_bands.parquet")
+        _csv(bands, staging / "cohort_funding_bands.csv")
+        reconciliation = tables.reconciliation(con)
+        _parquet(reconciliation, staging / "reconciliation.parquet")
+
+        statements = tables.statements(con, cashable_settings)
+        statement_dir = staging / "individual_statements"
+        statement_dir.mkdir()
+        years = sorted(person_costs["financial_year"].unique().to_list())
+        for year in years:
+            lines = [json.dumps(s) for s in statements if s["financial_year"] == year]
+            (statement_dir / f"{fy_file_label(year)}.jsonl").write_text(
+                "".join(line + "\n" for line in lines)
+            )
+        summary.rows |= {
+            "person_costs": person_costs.height,
+            "cohort_reference_costs": reference_costs.height,
+            "cohort_funding_bands": bands.height,
+            "individual_statements": len(statements),
+            "reconciliation": reconciliation.height,
+        }
+        summary.suppressed = {
+            "cohort_reference_costs": int(reference_costs["suppressed"].sum()),
+            "cohort_funding_bands": int(bands["suppressed"].sum()),
+        }
+
+        for recipient, key in sorted(recipient_keys.items()):
+            folder = staging / "linked" / recipient
+            activity = tables.linked_activity(con, key)
+            for (year,), part in activity.group_by(["financial_year"], maintain_order=True):
+                label = fy_file_label(str(year))
+                chunks = max(1, -(-part.height // ACTIVITY_ROWS_PER_FILE))
+                for n in range(chunks):
+                    chunk = part.slice(n * ACTIVITY_ROWS_PER_FILE, ACTIVITY_ROWS_PER_FILE)
+                    name = f"{label}.parquet" if chunks == 1 else f"{label}-{n + 1}.parquet"
+                    _parquet(chunk, folder / "activity" / name)
+            (folder / "activity").mkdir(parents=True, exist_ok=True)
+            persons = tables.linked_persons(con, key)
+            _parquet(persons, folder / "persons.parquet")
+            summary.rows[f"linked/{recipient}/activity"] = activity.height
+            summary.rows[f"linked/{recipient}/persons"] = persons.height
+
+        problems = [str(f) for f in scan_export(staging)]
+        problems += disclosure_problems("cohort_reference_costs", reference_costs, rule)
+        problems += disclosure_problems("cohort_funding_bands", bands, rule)
+        if problems:
+            raise ExportCheckError(
+                "the export was not published; it failed these checks: " + "; ".join(problems)
+            )
+
+        disclosure = rule.as_manifest() | {"suppressed_rows": summary.suppressed}
+        for recipient in sorted(recipient_keys):
+            write_manifest(
+                staging / "linked" / recipient,
+                manifest_key=manifest_key,
+                context=manifest_context | {"recipient": recipient, "disclosure": disclosure},
+            )
+        summary.manifest = write_manifest(
+            staging,
+            manifest_key=manifest_key,
+            context=manifest_context | {"disclosure": disclosure, "recipients": summary.recipients},
+            exclude=("linked",),
+        )
+        summary.files = sum(1 for p in staging.rglob("*") if p.is_file())
+    return summary

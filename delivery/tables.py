@@ -1,0 +1,135 @@
+"""The export tables of data-contract.md section 4, built from the warehouse.
+
+Each function reads the costing tables and returns exactly what leaves the pipeline:
+aggregates after disclosure control, person-level tables under the right pseudonym,
+no exact dates, no raw identifiers.
+"""
+
+import duckdb
+import polars as pl
+
+from costing.disclosure import DisclosureRule, protect_groups, protect_rows
+from pseudonymise.hashing import pseudonymise_series, text_key
+from schemas.sources import SETTINGS
+
+_COHORTS_LIST = """
+    (SELECT list(m.cohort ORDER BY m.cohort_order) FROM costing.cohort_membership m
+     WHERE m.person_id = p.person_id AND m.financial_year = p.financial_year)
+"""
+
+
+def person_costs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per person and year under the internal pseudonym (commissioner only)."""
+    costs = ", ".join(f"p.cost_{s}" for s in SETTINGS)
+    frame = con.sql(
+        f"""
+        SELECT p.person_id, p.financial_year, p.age_band, p.sex, {costs}, p.cost_total,
+            coalesce({_COHORTS_LIST}, []::VARCHAR[]) AS cohorts
+        FROM costing.person_years p
+        ORDER BY p.financial_year, p.person_id
+        """
+    ).pl()
+    return frame.with_columns(pl.col("cohorts").list.first().alias("primary_cohort"))
+
+
+def recipient_pseudonyms(recipient_key: bytes, person_ids: pl.Series) -> pl.Series:
+    """The recipient's own pseudonym of each internal person id: an HMAC with a key
+    derived for that recipient, so two recipients' copies share no id."""
+    return pseudonymise_series(text_key(recipient_key), person_ids).alias("person_id")
+
+
+def linked_activity(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.DataFrame:
+    """Every accepted activity and financial year, at month grain, for one recipient."""
+    frame = con.sql(
+        """
+        SELECT person_id, source, setting, service, activity_month, financial_year,
+            cost, net_cost, units, cost_basis
+        FROM costing.activity
+        ORDER BY financial_year, source, file, row_number
+        """
+    ).pl()
+    return frame.with_columns(recipient_pseudonyms(recipient_key, frame["person_id"]))
+
+
+def linked_persons(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.DataFrame:
+    """One row per person and year: age band, sex, postcode district and cohorts."""
+    frame = con.sql(
+        f"""
+        SELECT p.person_id, p.financial_year, p.age_band, p.sex,
+            p.postcode_district,
+            coalesce({_COHORTS_LIST}, []::VARCHAR[]) AS cohorts
+        FROM costing.person_years p
+        ORDER BY p.financial_year, p.person_id
+        """
+    ).pl()
+    return frame.with_columns(recipient_pseudonyms(recipient_key, frame["person_id"]))
+
+
+REFERENCE_COST_FIGURES = [
+    "mean_cost",
+    "median_cost",
+    "p25_cost",
+    "p75_cost",
+    "p90_cost",
+    *(f"mean_cost_{s}" for s in SETTINGS),
+]
+BAND_FIGURES = ["lower", "upper", "mean_cashable_cost"]
+
+
+def cohort_reference_costs(con: duckdb.DuckDBPyConnection, rule: DisclosureRule) -> pl.DataFrame:
+    """Cohort reference costs after disclosure control."""
+    frame = con.sql(
+        "SELECT cohort, financial_year, people, "
+        + ", ".join(REFERENCE_COST_FIGURES)
+        + " FROM costing.cohort_reference_costs"
+    ).pl()
+    return protect_rows(frame, rule, figure_columns=REFERENCE_COST_FIGURES)
+
+
+def cohort_funding_bands(con: duckdb.DuckDBPyConnection, rule: DisclosureRule) -> pl.DataFrame:
+    """Banded funding levels after disclosure control (five bands together or none)."""
+    frame = con.sql(
+        "SELECT cohort, financial_year, band, people, lower, upper, mean_cashable_cost "
+        "FROM costing.funding_bands"
+    ).pl()
+    return protect_groups(
+        frame, rule, group_columns=["cohort", "financial_year"], figure_columns=BAND_FIGURES
+    )
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    return con.sql("SELECT * FROM costing.reconciliation").pl()
+
+
+def statements(con: duckdb.DuckDBPyConnection, cashable_settings: list[str]) -> list[dict]:
+    """Individual Statements of Resources as JSON-ready objects (costing-method.md s.6)."""
+    frame = con.sql("SELECT * FROM costing.statements").pl()
+    settings_and_total = [*SETTINGS, "total"]
+    out = []
+    for row in frame.iter_rows(named=True):
+        out.append(
+            {
+                "person_id": row["person_id"],
+                "financial_year": row["financial_year"],
+                "cohorts": row["cohorts"],
+                "primary_cohort": row["primary_cohort"],
+                "age_band": row["age_band"],
+                "profile": {
+                    "cohort": row["profile_cohort"],
+                    "age_band": row["profile_age_band"],
+                    "people": row["profile_people"],
+                    "fallback_to_cohort": row["fallback_to_cohort"],
+                },
+                "profile_mean_cost": {s: row[f"profile_mean_cost_{s}"] for s in settings_and_total},
+                "own_cost": {s: row[f"own_cost_{s}"] for s in settings_and_total},
+                "indicative_budget": {
+                    "amount": row["budget_amount"],
+                    "band": row["budget_band"],
+                    "band_lower": row["budget_band_lower"],
+                    "band_upper": row["budget_band_upper"],
+                    "basis": row["budget_basis"],
+                    "cashable_settings": list(cashable_settings),
+                },
+            }
+        )
+    return out

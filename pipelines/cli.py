@@ -1,0 +1,178 @@
+"""The ``ipc`` command: run the pipeline, make keys, validate a delivery, verify exports.
+
+    ipc run                 materialise every asset for the IPC_* settings
+    ipc keygen PATH         write a new secret key file (owner-only permissions)
+    ipc validate            check the landing and reference folders, run nothing else
+    ipc verify [EXPORT_DIR] check the manifests' signatures and every file's SHA-256
+    ipc statement PERSON_ID render one Individual Statement of Resources to print
+
+Messages name files, rows, columns and reason codes, never a cell value.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _ensure_dagster_home() -> Path:
+    """Use DAGSTER_HOME if set; else a git-ignored `.dagster/` with the project's
+    dagster.yaml, so every run is recorded where `make ui` shows it."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        path = Path(home)
+    else:
+        path = PROJECT_ROOT / ".dagster"
+        os.environ["DAGSTER_HOME"] = str(path)
+    path.mkdir(parents=True, exist_ok=True)
+    config = path / "dagster.yaml"
+    if not config.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
+        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
+    return path
+
+
+def cmd_run(_: argparse.Namespace) -> int:
+    from pipelines.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"ipc run: {exc}", file=sys.stderr)
+        return 2
+    _ensure_dagster_home()
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    instance = dg.DagsterInstance.get()
+    result = defs.resolve_job_def("ipc_full_run").execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    failures = []
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            message = error.message.strip() if error else "failed"
+            failures.append(f"step {event.step_key} failed: {message}")
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation is not None and not getattr(evaluation, "passed", True):
+                failures.append(
+                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
+                    "failed (see its metadata in the Dagster UI)"
+                )
+    if failures or not result.success:
+        print("ipc run: FAILED; earlier exports were left as they were.", file=sys.stderr)
+        for failure in failures or ["the run did not succeed"]:
+            print(f"  - {failure}", file=sys.stderr)
+        print(f"  run id {result.run_id}; open `make ui` to see every step.", file=sys.stderr)
+        return 1
+    export_dir = settings.export_dir.resolve()
+    print(f"ipc run: succeeded (run {result.run_id}).")
+    print(f"  exports:     {export_dir}")
+    print(f"  warehouse:   {settings.warehouse.resolve()}")
+    print(f"  quarantine:  {(settings.restricted_dir / 'quarantine').resolve()}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from pseudonymise.keys import KeyFileError, write_key_file
+
+    try:
+        write_key_file(Path(args.path))
+    except KeyFileError as exc:
+        print(f"ipc keygen: {exc}", file=sys.stderr)
+        return 1
+    print(f"ipc keygen: wrote a new 32-byte key to {args.path} (owner read/write only).")
+    print("  Keep it out of version control; set IPC_KEY_FILE to its path.")
+    return 0
+
+
+def cmd_validate(_: argparse.Namespace) -> int:
+    from pipelines.settings import Settings, SettingsError
+    from pipelines.validation import validate_delivery
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"ipc validate: {exc}", file=sys.stderr)
+        return 2
+    report = validate_delivery(settings.landing_dir, settings.reference_dir)
+    for line in report.lines:
+        print(line)
+    return 1 if report.errors else 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from delivery.manifest import verify_manifest
+    from pipelines.resources import IPCResource
+    from pipelines.settings import Settings
+
+    export_dir = Path(args.export_dir) if args.export_dir else Settings.from_env().export_dir
+    manifest_key = IPCResource().keyring().purpose("manifest")
+    folders = [export_dir]
+    linked = export_dir / "linked"
+    if linked.is_dir():
+        folders += sorted(p for p in linked.iterdir() if p.is_dir())
+    problems = [p for folder in folders for p in verify_manifest(folder, manifest_key)]
+    for problem in problems:
+        print(f"ipc verify: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ipc verify: {len(folders)} manifest(s) verified under {export_dir}.")
+    return 0
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    from delivery.statement_page import find_statement, render_html, render_text
+    from pipelines.settings import Settings
+
+    export_dir = Path(args.export_dir) if args.export_dir else Settings.from_env().export_dir
+    statement = find_statement(export_dir, args.person_id, args.year)
+    if statement is None:
+        print("ipc statement: no statement for that person and year", file=sys.stderr)
+        return 1
+    print(render_text(statement))
+    if args.output:
+        Path(args.output).write_text(render_html(statement))
+        print(f"\nA printable page was written to {args.output}.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ipc", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="materialise every asset for the IPC_* settings")
+    keygen = commands.add_parser("keygen", help="write a new secret key file")
+    keygen.add_argument("path")
+    commands.add_parser("validate", help="check the landing and reference folders")
+    verify = commands.add_parser("verify", help="verify the export's manifests")
+    verify.add_argument("export_dir", nargs="?")
+    statement = commands.add_parser("statement", help="render one statement to print")
+    statement.add_argument("person_id")
+    statement.add_argument("--year", help="financial year, e.g. 2024/25 (default: latest)")
+    statement.add_argument("--export-dir")
+    statement.add_argument("--output", help="also write a printable HTML page here")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        "run": cmd_run,
+        "keygen": cmd_keygen,
+        "validate": cmd_validate,
+        "verify": cmd_verify,
+        "statement": cmd_statement,
+    }
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

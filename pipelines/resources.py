@@ -1,0 +1,72 @@
+"""Dagster resources: the pipeline's settings, its key and its DuckDB warehouse.
+
+Settings are read from the ``IPC_*`` environment when a step runs (never at import
+time); a field set on the resource overrides the variable of the same name, which
+is how tests and the UI's launchpad point a run somewhere else. The key file's
+contents are read only inside :meth:`IPCResource.keyring`.
+"""
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import dagster as dg
+import duckdb
+
+from pipelines.settings import Settings
+from pseudonymise.keys import Keyring, load_secret
+
+#: Every asset that opens the warehouse runs in this pool (limit 1 in dagster.yaml):
+#: DuckDB allows one writing process per database file.
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class IPCResource(dg.ConfigurableResource):
+    """Where the pipeline reads and writes, and which key it pseudonymises with."""
+
+    landing_dir: str | None = None
+    reference_dir: str | None = None
+    warehouse: str | None = None
+    export_dir: str | None = None
+    restricted_dir: str | None = None
+    key_file: str | None = None
+    period_start: str | None = None
+    period_end: str | None = None
+    environment: str | None = None
+    recipients: str | None = None
+
+    def settings(self) -> Settings:
+        overrides = {
+            "IPC_LANDING_DIR": self.landing_dir,
+            "IPC_REFERENCE_DIR": self.reference_dir,
+            "IPC_WAREHOUSE": self.warehouse,
+            "IPC_EXPORT_DIR": self.export_dir,
+            "IPC_RESTRICTED_DIR": self.restricted_dir,
+            "IPC_KEY_FILE": self.key_file,
+            "IPC_PERIOD_START": self.period_start,
+            "IPC_PERIOD_END": self.period_end,
+            "IPC_ENV": self.environment,
+            "IPC_RECIPIENTS": self.recipients,
+        }
+        env = dict(os.environ) | {k: v for k, v in overrides.items() if v is not None}
+        return Settings.from_env(env)
+
+    def keyring(self) -> Keyring:
+        settings = self.settings()
+        secret = load_secret(
+            settings.key_file,
+            environment=settings.environment,
+            demo_key_path=settings.demo_key_path,
+        )
+        return Keyring.from_secret(secret)
+
+    @contextlib.contextmanager
+    def warehouse_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the DuckDB warehouse, closed however the block ends."""
+        path = self.settings().warehouse
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+        try:
+            yield con
+        finally:
+            con.close()
