@@ -1,0 +1,99 @@
+"""Shared fixtures: real Dagster materialisations on real DuckDB files and Parquet."""
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from pipelines.definitions import ALL_ASSETS
+from pipelines.resources import IPCResource
+from pseudonymise.keys import write_key_file
+
+TESTS = Path(__file__).parent
+WORKED_EXAMPLE = TESTS / "data" / "worked_example"
+
+
+@dataclass
+class Delivery:
+    """One pipeline run's folders, and the resource that points at them."""
+
+    root: Path
+    landing: Path
+    reference: Path
+    key_file: Path
+    resource: IPCResource
+
+    @property
+    def export_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse" / "ipc.duckdb"
+
+    @property
+    def restricted(self) -> Path:
+        return self.root / "restricted"
+
+    def materialize(self, **overrides: str) -> dg.ExecuteInProcessResult:
+        resource = self.resource.model_copy(update=overrides) if overrides else self.resource
+        return dg.materialize(
+            ALL_ASSETS,
+            resources={"ipc": resource},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+
+
+def make_delivery(
+    root: Path,
+    landing: Path,
+    reference: Path,
+    *,
+    period_end: str | None = None,
+    recipients: str = "site_a,site_b",
+) -> Delivery:
+    """Copy landing and reference folders under ``root`` and make a key for them."""
+    shutil.copytree(landing, root / "landing")
+    shutil.copytree(reference, root / "reference")
+    key_file = root / "keys" / "test.key"
+    write_key_file(key_file)
+    resource = IPCResource(
+        landing_dir=str(root / "landing"),
+        reference_dir=str(root / "reference"),
+        warehouse=str(root / "warehouse" / "ipc.duckdb"),
+        export_dir=str(root / "exports"),
+        restricted_dir=str(root / "restricted"),
+        key_file=str(key_file),
+        # Blank means "the contract's default", and keeps a developer's IPC_* out.
+        period_start="",
+        period_end=period_end or "",
+        environment="production",
+        recipients=recipients,
+    )
+    return Delivery(root, root / "landing", root / "reference", key_file, resource)
+
+
+@pytest.fixture(scope="session")
+def worked_example(tmp_path_factory: pytest.TempPathFactory) -> Delivery:
+    """The worked example, materialised once with every asset and check."""
+    delivery = make_delivery(
+        tmp_path_factory.mktemp("worked_example"),
+        WORKED_EXAMPLE / "landing",
+        WORKED_EXAMPLE / "reference",
+        period_end="2025-03-31",
+    )
+    result = delivery.materialize()
+    assert result.success, "the worked example run failed"
+    return delivery
+
+
+@pytest.fixture(autouse=True)
+def _no_ipc_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests set their own folders: a developer's IPC_* variables must not leak in."""
+    for name in list(os.environ):
+        if name.startswith("IPC_"):
+            monkeypatch.delenv(name)
