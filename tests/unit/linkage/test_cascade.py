@@ -9,8 +9,9 @@ END = dt.date(2025, 3, 31)
 
 
 def _social_care(seed: int, **identity: str) -> dict[str, str]:
+    local, nhs = identity.get("local_patient_id", ""), identity.get("nhs_number", "")
     return person(seed, **identity) | {
-        "service_id": f"S{seed}-{identity.get('local_patient_id', '')}-{identity.get('nhs_number', '')}",
+        "service_id": f"S{seed}-{local}-{nhs}",
         "service_type": "DAY_CARE",
         "start_date": "2024-05-01",
         "end_date": "2024-05-02",
