@@ -13,8 +13,9 @@ import argparse
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,6 +34,31 @@ def _ensure_dagster_home() -> Path:
     if not config.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
         shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
     return path
+
+
+def _root_message(error: Any) -> str:
+    """The innermost error's message: Dagster wraps ours in its own."""
+    while error is not None and getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip() if error is not None else "failed"
+
+
+def run_failures(events: Iterable[Any]) -> list[str]:
+    """Failed steps (with the error that stopped them) and failed checks, as sentences."""
+    failures = []
+    for event in events:
+        if event.is_step_failure and event.step_failure_data is not None:
+            failures.append(
+                f"step {event.step_key} failed: {_root_message(event.step_failure_data.error)}"
+            )
+        if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if evaluation is not None and not getattr(evaluation, "passed", True):
+                failures.append(
+                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
+                    "failed (see its metadata in the Dagster UI)"
+                )
+    return failures
 
 
 def cmd_run(_: argparse.Namespace) -> int:
@@ -54,19 +80,7 @@ def cmd_run(_: argparse.Namespace) -> int:
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
     )
-    failures = []
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            message = error.message.strip() if error else "failed"
-            failures.append(f"step {event.step_key} failed: {message}")
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            if evaluation is not None and not getattr(evaluation, "passed", True):
-                failures.append(
-                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
-                    "failed (see its metadata in the Dagster UI)"
-                )
+    failures = run_failures(result.all_events)
     if failures or not result.success:
         print("ipc run: FAILED; earlier exports were left as they were.", file=sys.stderr)
         for failure in failures or ["the run did not succeed"]:

@@ -40,12 +40,13 @@ class Delivery:
 
     def materialize(self, **overrides: str) -> dg.ExecuteInProcessResult:
         resource = self.resource.model_copy(update=overrides) if overrides else self.resource
-        return dg.materialize(
-            ALL_ASSETS,
-            resources={"ipc": resource},
-            instance=dg.DagsterInstance.ephemeral(),
-            raise_on_error=False,
-        )
+        with dg.DagsterInstance.ephemeral() as instance:
+            return dg.materialize(
+                ALL_ASSETS,
+                resources={"ipc": resource},
+                instance=instance,
+                raise_on_error=False,
+            )
 
 
 def make_delivery(
