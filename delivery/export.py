@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandera.polars as pa
 import polars as pl
 
 from costing.disclosure import DisclosureRule
@@ -19,6 +20,7 @@ from delivery import tables
 from delivery.manifest import write_manifest
 from delivery.scan import scan_export
 from delivery.writer import staged_export
+from schemas.exports import EXPORT_MODELS
 
 #: A financial year's activity file is split into parts above this many rows.
 ACTIVITY_ROWS_PER_FILE = 5_000_000
@@ -58,6 +60,19 @@ def disclosure_problems(name: str, frame: pl.DataFrame, rule: DisclosureRule) ->
     return problems
 
 
+def schema_problems(name: str, frame: pl.DataFrame) -> list[str]:
+    """Where an export breaks its pandera model: columns and checks, never values."""
+    try:
+        EXPORT_MODELS[name].validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases.select("column", "check").unique().sort("column", "check")
+        return [
+            f"{name}: column {row['column']!r} fails {row['check']}"
+            for row in cases.iter_rows(named=True)
+        ]
+    return []
+
+
 def write_export(
     con: duckdb.DuckDBPyConnection,
     export_dir: Path,
@@ -70,6 +85,7 @@ def write_export(
 ) -> ExportSummary:
     """Build every export file, check them, sign the manifests and publish atomically."""
     summary = ExportSummary(export_dir=export_dir, recipients=sorted(recipient_keys))
+    checked_frames: dict[str, pl.DataFrame] = {}
     with staged_export(export_dir) as staging:
         person_costs = tables.person_costs(con)
         _parquet(person_costs, staging / "person_costs.parquet")
@@ -81,6 +97,12 @@ def write_export(
         _csv(bands, staging / "cohort_funding_bands.csv")
         reconciliation = tables.reconciliation(con)
         _parquet(reconciliation, staging / "reconciliation.parquet")
+        checked_frames |= {
+            "person_costs": person_costs,
+            "cohort_reference_costs": reference_costs,
+            "cohort_funding_bands": bands,
+            "reconciliation": reconciliation,
+        }
 
         statements = tables.statements(con, cashable_settings)
         statement_dir = staging / "individual_statements"
@@ -116,10 +138,14 @@ def write_export(
             (folder / "activity").mkdir(parents=True, exist_ok=True)
             persons = tables.linked_persons(con, key)
             _parquet(persons, folder / "persons.parquet")
+            checked_frames[f"{recipient}/activity"] = activity
+            checked_frames[f"{recipient}/persons"] = persons
             summary.rows[f"linked/{recipient}/activity"] = activity.height
             summary.rows[f"linked/{recipient}/persons"] = persons.height
 
         problems = [str(f) for f in scan_export(staging)]
+        for name, frame in checked_frames.items():
+            problems += schema_problems(name.split("/")[-1], frame)
         problems += disclosure_problems("cohort_reference_costs", reference_costs, rule)
         problems += disclosure_problems("cohort_funding_bands", bands, rule)
         if problems:
