@@ -90,7 +90,7 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         settings = ipc.settings()
         keyring = ipc.keyring()
         result = pseudonymise_source(settings.landing_dir, spec, keyring.linkage)
-        report = result.report | {"key_id": keyring.key_id}
+        report = result.report
         write_parquet_atomically(
             result.accepted, settings.warehouse_dir / "pseudonymised" / f"{spec.name}.parquet"
         )
@@ -98,33 +98,33 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             result.quarantine, settings.restricted_dir / "quarantine" / f"{spec.name}.parquet"
         )
         write_json_atomically(
-            report, settings.warehouse_dir / "pseudonymised" / f"{spec.name}.report.json"
+            report.as_dict() | {"key_id": keyring.key_id}, settings.warehouse_dir / "pseudonymised" / f"{spec.name}.report.json"
         )
         context.log.info(
-            f"{spec.name}: {report['rows_read']} rows read, {report['rows_accepted']} "
-            f"accepted, {report['rows_quarantined']} quarantined"
+            f"{spec.name}: {report.rows_read} rows read, {report.rows_accepted} "
+            f"accepted, {report.rows_quarantined} quarantined"
         )
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.accepted.height,
                 "dagster/column_schema": table_schema(result.accepted.schema),
-                "rows_read": report["rows_read"],
-                "rows_quarantined": report["rows_quarantined"],
-                "rows_replaced": report["rows_replaced"],
-                "encoding": report["encoding"],
-                "files": report["files"],
-                "quarantine_reasons": json_metadata(report["quarantine_reasons"]),
+                "rows_read": report.rows_read,
+                "rows_quarantined": report.rows_quarantined,
+                "rows_replaced": report.rows_replaced,
+                "encoding": report.encoding,
+                "files": report.files,
+                "quarantine_reasons": json_metadata(report.quarantine_reasons),
                 "key_id": keyring.key_id,
             }
         )
-        reconciles = report["rows_read"] == report["rows_accepted"] + report["rows_quarantined"]
+        reconciles = report.rows_read == report.rows_accepted + report.rows_quarantined
         yield dg.AssetCheckResult(
             check_name="rows_reconcile",
             passed=reconciles,
             metadata={
-                "rows_read": report["rows_read"],
-                "rows_accepted": report["rows_accepted"],
-                "rows_quarantined": report["rows_quarantined"],
+                "rows_read": report.rows_read,
+                "rows_accepted": report.rows_accepted,
+                "rows_quarantined": report.rows_quarantined,
             },
         )
         yield _no_identifier_check(result.accepted, spec.name)

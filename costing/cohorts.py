@@ -109,13 +109,13 @@ def _condition(raw: Any, where: str) -> Condition:
             raise CohortDefinitionError(f"{where}: {key} must be a whole number >= 0")
         if key == "min_registers":
             raise CohortDefinitionError(f"{where}: min_registers needs `from`")
-        return Condition(**{key: value})
+        return Condition(min_age=value) if key == "min_age" else Condition(max_age=value)
     if key == "registers_any":
         return Condition(registers_any=_registers(value, where))
     if key in ("mh_cpa", "chc_package"):
         if not isinstance(value, bool):
             raise CohortDefinitionError(f"{where}: {key} must be true or false")
-        return Condition(**{key: value})
+        return Condition(mh_cpa=value) if key == "mh_cpa" else Condition(chc_package=value)
     if key == "top_percent_total_cost":
         percent = Fraction(str(value))
         if not 0 < percent <= 100:

@@ -18,7 +18,7 @@ pseudonym of ``nhs:<NHS number>`` is the person id of a person linked by NHS num
 and that of ``src:<source>:<local id>`` the id of an unlinked person.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import polars as pl
@@ -38,6 +38,23 @@ from pseudonymise.validate import parse_accepted, quarantine_reasons
 from schemas.sources import RAW_IDENTIFIER_COLUMNS, SourceSpec
 
 
+@dataclass(frozen=True)
+class IngestReport:
+    """Counts only: safe for logs, Dagster metadata and the reconciliation."""
+
+    source: str
+    files: int
+    encoding: str
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+    rows_replaced: int
+    quarantine_reasons: dict[str, int]
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
 @dataclass
 class PseudonymisedSource:
     """What leaves the pseudonymisation step for one source: no raw identifiers."""
@@ -45,7 +62,7 @@ class PseudonymisedSource:
     source: str
     accepted: pl.DataFrame
     quarantine: pl.DataFrame
-    report: dict[str, object] = field(default_factory=dict)
+    report: IngestReport
 
 
 def _pseudonym(key: bytes, label: pl.Expr, frame: pl.DataFrame) -> pl.Series:
@@ -158,14 +175,14 @@ def pseudonymise_source(
         for code in str(reasons_text).split(";"):
             reason_counts[code] = reason_counts.get(code, 0) + 1
     encodings = sorted({f.encoding for f in raw.files}, key=["utf-8", "windows-1252"].index)
-    report: dict[str, object] = {
-        "source": spec.name,
-        "files": len(raw.files),
-        "encoding": ";".join(encodings) if encodings else "utf-8",
-        "rows_read": raw.frame.height,
-        "rows_accepted": accepted.height,
-        "rows_quarantined": quarantine.height,
-        "rows_replaced": int(quarantine["replaced"].sum()),
-        "quarantine_reasons": dict(sorted(reason_counts.items())),
-    }
+    report = IngestReport(
+        source=spec.name,
+        files=len(raw.files),
+        encoding=";".join(encodings) if encodings else "utf-8",
+        rows_read=raw.frame.height,
+        rows_accepted=accepted.height,
+        rows_quarantined=quarantine.height,
+        rows_replaced=int(quarantine["replaced"].sum()),
+        quarantine_reasons=dict(sorted(reason_counts.items())),
+    )
     return PseudonymisedSource(spec.name, accepted, quarantine, report)
