@@ -13,7 +13,7 @@ import polars as pl
 
 from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
 from assets.linked import KeyMismatchError
-from costing.disclosure import DisclosureRule
+from costing.disclosure import DisclosureRule, k_from_settings
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
 from delivery.scan import scan_export
@@ -101,6 +101,12 @@ def _check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
             "an exact date, and no column is a raw identifier.",
         ),
         _check(
+            "linked_dataset",
+            "k_anonymity",
+            "In every recipient's persons file, each (age band, sex, postcode district) "
+            "group of a financial year holds at least k people.",
+        ),
+        _check(
             "person_costs",
             "manifests_verify",
             "Every manifest's signature and every file's SHA-256 verify.",
@@ -152,6 +158,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             recipient_keys={r: keyring.recipient(r) for r in settings.recipients},
             manifest_key=keyring.purpose("manifest"),
             rule=rule,
+            k=k_from_settings(reference_settings),
             cashable_settings=reference_settings["cashable_settings"],
             manifest_context=context_fields,
         )
@@ -192,6 +199,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
         asset_key=["exports", "linked_dataset"],
         metadata={
             "recipients": summary.recipients,
+            "k_anonymity": json_metadata(summary.k_anonymity),
             "rows": json_metadata({k: v for k, v in rows.items() if k.startswith("linked/")}),
         },
     )
@@ -212,6 +220,18 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
         check_name="no_identifiers",
         passed=not findings,
         metadata={"findings": json_metadata(findings)},
+    )
+    k = k_from_settings(reference_settings)
+    smallest = []
+    for recipient in summary.recipients:
+        persons = pl.read_parquet(export_dir / "linked" / recipient / "persons.parquet")
+        sizes = persons.group_by("financial_year", "age_band", "sex", "postcode_district").len()
+        smallest.append(int(sizes["len"].min() or 0))
+    yield dg.AssetCheckResult(
+        asset_key=["exports", "linked_dataset"],
+        check_name="k_anonymity",
+        passed=all(n >= k for n in smallest),
+        metadata={"k": k, "smallest_group": min(smallest, default=0)},
     )
     manifest_key = keyring.purpose("manifest")
     manifest_problems = verify_manifest(export_dir, manifest_key)

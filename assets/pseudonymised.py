@@ -98,7 +98,8 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             result.quarantine, settings.restricted_dir / "quarantine" / f"{spec.name}.parquet"
         )
         write_json_atomically(
-            report.as_dict() | {"key_id": keyring.key_id}, settings.warehouse_dir / "pseudonymised" / f"{spec.name}.report.json"
+            report.as_dict() | {"key_id": keyring.key_id},
+            settings.warehouse_dir / "pseudonymised" / f"{spec.name}.report.json",
         )
         context.log.info(
             f"{spec.name}: {report.rows_read} rows read, {report.rows_accepted} "

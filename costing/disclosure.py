@@ -128,3 +128,124 @@ def protect_groups(
             hidden.alias("suppressed"),
         ]
     )
+
+
+#: Generalisation steps for k-anonymity, in the order the contract lists them.
+K_ANONYMITY_LEVELS = (
+    "as recorded",
+    "postcode district blanked",
+    "age band coarsened",
+    "sex set to 0",
+    "age band blanked",
+)
+_COARSE_AGE = {"0-17": "0-17", "18-64": "18-64", "65-74": "65+", "75-84": "65+", "85+": "65+"}
+
+
+@dataclass(frozen=True)
+class KAnonymityReport:
+    """How many person-years were generalised to each level, and what is left."""
+
+    k: int
+    people_by_level: dict[str, int]
+    smallest_group: int
+    groups_below_k: int
+
+    def as_manifest(self) -> dict[str, object]:
+        return {
+            "k": self.k,
+            "quasi_identifiers": ["age_band", "sex", "postcode_district"],
+            "groups_counted_per": "financial_year",
+            "people_by_generalisation": self.people_by_level,
+            "smallest_group": self.smallest_group,
+            "groups_below_k": self.groups_below_k,
+        }
+
+
+def _generalised(level: pl.Expr) -> list[pl.Expr]:
+    coarse = pl.col("age_band").replace_strict(_COARSE_AGE, default=pl.col("age_band"))
+    return [
+        pl.when(level >= 4)
+        .then(pl.lit(""))
+        .when(level >= 2)
+        .then(coarse)
+        .otherwise(pl.col("age_band"))
+        .alias("_age_band"),
+        pl.when(level >= 3).then(pl.lit("0")).otherwise(pl.col("sex")).alias("_sex"),
+        pl.when(level >= 1)
+        .then(pl.lit(""))
+        .otherwise(pl.col("postcode_district").fill_null(""))
+        .alias("_district"),
+    ]
+
+
+def k_from_settings(settings: dict) -> int:
+    """k from settings.yaml; below the default 5 only with a recorded override reason."""
+    section = settings.get("k_anonymity") or {}
+    k = int(section.get("k", 5))
+    if k < 1 or (k < 5 and not section.get("override")):
+        raise ValueError(
+            f"k_anonymity.k = {k} is below 5; give a reason as k_anonymity.override in "
+            "settings.yaml to use it (the manifest records it)"
+        )
+    return k
+
+
+def k_anonymise(frame: pl.DataFrame, k: int) -> tuple[pl.DataFrame, KAnonymityReport]:
+    """Generalise ``age_band``, ``sex`` and ``postcode_district`` until every group of
+    the same three values, counted per financial year, holds at least ``k`` people.
+
+    People in groups smaller than k move one step at a time through
+    :data:`K_ANONYMITY_LEVELS`; when the fully generalised group of a year is itself
+    smaller than k, whole groups (smallest first) join it, so no other group shrinks.
+    """
+    groups = ["financial_year", "_age_band", "_sex", "_district"]
+    top = len(K_ANONYMITY_LEVELS) - 1
+    work = frame.with_columns(pl.lit(0, pl.Int8).alias("_level"))
+    for _ in range(top + 1):
+        work = work.with_columns(_generalised(pl.col("_level")))
+        small = (pl.len().over(groups) < k) & (pl.col("_level") < top)
+        if not work.select(small.any()).item():
+            break
+        work = work.with_columns(
+            pl.when(small).then(pl.col("_level") + 1).otherwise(pl.col("_level")).alias("_level")
+        )
+    work = work.with_columns(_generalised(pl.col("_level")))
+    # A year's fully generalised group still below k: fold in the smallest groups whole.
+    while True:
+        sizes = work.group_by(groups).agg(pl.len().alias("n"), pl.col("_level").max())
+        short = sizes.filter((pl.col("n") < k) & (pl.col("_level") == top))
+        if short.is_empty():
+            break
+        year = short["financial_year"][0]
+        donors = sizes.filter((pl.col("financial_year") == year) & (pl.col("_level") < top)).sort(
+            "n"
+        )
+        if donors.is_empty():
+            break
+        donor = donors.row(0, named=True)
+        chosen = (
+            (pl.col("financial_year") == year)
+            & (pl.col("_age_band") == donor["_age_band"])
+            & (pl.col("_sex") == donor["_sex"])
+            & (pl.col("_district") == donor["_district"])
+        )
+        work = work.with_columns(
+            pl.when(chosen).then(pl.lit(top, pl.Int8)).otherwise(pl.col("_level")).alias("_level")
+        ).with_columns(_generalised(pl.col("_level")))
+    sizes = work.group_by(groups).agg(pl.len().alias("n"))
+    levels = work["_level"].value_counts()
+    report = KAnonymityReport(
+        k=k,
+        people_by_level={K_ANONYMITY_LEVELS[lvl]: int(n) for lvl, n in sorted(levels.iter_rows())},
+        smallest_group=int(sizes["n"].min() or 0),
+        groups_below_k=int((sizes["n"] < k).sum()),
+    )
+    out = work.with_columns(
+        pl.col("_age_band").alias("age_band"),
+        pl.col("_sex").alias("sex"),
+        pl.when(pl.col("_district") == "")
+        .then(None)
+        .otherwise(pl.col("_district"))
+        .alias("postcode_district"),
+    ).drop("_age_band", "_sex", "_district", "_level")
+    return out, report

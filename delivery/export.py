@@ -14,7 +14,7 @@ import duckdb
 import pandera.polars as pa
 import polars as pl
 
-from costing.disclosure import DisclosureRule
+from costing.disclosure import DisclosureRule, k_anonymise
 from costing.period import fy_file_label
 from delivery import tables
 from delivery.manifest import write_manifest
@@ -38,6 +38,7 @@ class ExportSummary:
     suppressed: dict[str, int] = field(default_factory=dict)
     recipients: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    k_anonymity: dict[str, Any] = field(default_factory=dict)
 
 
 def _parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -80,6 +81,7 @@ def write_export(
     recipient_keys: dict[str, bytes],
     manifest_key: bytes,
     rule: DisclosureRule,
+    k: int,
     cashable_settings: list[str],
     manifest_context: dict[str, Any],
 ) -> ExportSummary:
@@ -125,6 +127,8 @@ def write_export(
             "cohort_funding_bands": int(bands["suppressed"].sum()),
         }
 
+        persons_all, k_report = k_anonymise(tables.linked_persons(con), k)
+        summary.k_anonymity = k_report.as_manifest()
         for recipient, key in sorted(recipient_keys.items()):
             folder = staging / "linked" / recipient
             activity = tables.linked_activity(con, key)
@@ -136,7 +140,9 @@ def write_export(
                     name = f"{label}.parquet" if chunks == 1 else f"{label}-{n + 1}.parquet"
                     _parquet(chunk, folder / "activity" / name)
             (folder / "activity").mkdir(parents=True, exist_ok=True)
-            persons = tables.linked_persons(con, key)
+            persons = persons_all.with_columns(
+                tables.recipient_pseudonyms(key, persons_all["person_id"])
+            )
             _parquet(persons, folder / "persons.parquet")
             checked_frames[f"{recipient}/activity"] = activity
             checked_frames[f"{recipient}/persons"] = persons
@@ -148,12 +154,19 @@ def write_export(
             problems += schema_problems(name.split("/")[-1], frame)
         problems += disclosure_problems("cohort_reference_costs", reference_costs, rule)
         problems += disclosure_problems("cohort_funding_bands", bands, rule)
+        if k_report.groups_below_k:
+            problems.append(
+                f"linked persons: {k_report.groups_below_k} group(s) smaller than k={k} remain"
+            )
         if problems:
             raise ExportCheckError(
                 "the export was not published; it failed these checks: " + "; ".join(problems)
             )
 
-        disclosure = rule.as_manifest() | {"suppressed_rows": summary.suppressed}
+        disclosure = rule.as_manifest() | {
+            "suppressed_rows": summary.suppressed,
+            "k_anonymity": summary.k_anonymity,
+        }
         for recipient in sorted(recipient_keys):
             write_manifest(
                 staging / "linked" / recipient,

@@ -51,8 +51,9 @@ def linked_activity(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.
     return frame.with_columns(recipient_pseudonyms(recipient_key, frame["person_id"]))
 
 
-def linked_persons(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.DataFrame:
-    """One row per person and year: age band, sex, postcode district and cohorts."""
+def linked_persons(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """One row per person and year: age band, sex, postcode district and cohorts, under
+    the internal pseudonym (re-key with :func:`recipient_pseudonyms` before export)."""
     frame = con.sql(
         f"""
         SELECT p.person_id, p.financial_year, p.age_band, p.sex,
@@ -62,7 +63,7 @@ def linked_persons(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.D
         ORDER BY p.financial_year, p.person_id
         """
     ).pl()
-    return frame.with_columns(recipient_pseudonyms(recipient_key, frame["person_id"]))
+    return frame
 
 
 REFERENCE_COST_FIGURES = [

@@ -87,9 +87,9 @@ def cmd_run(_: argparse.Namespace) -> int:
             print(f"  - {failure}", file=sys.stderr)
         print(f"  run id {result.run_id}; open `make ui` to see every step.", file=sys.stderr)
         return 1
-    export_dir = settings.export_dir.resolve()
+    export_dir = settings.export_dir.absolute()
     print(f"ipc run: succeeded (run {result.run_id}).")
-    print(f"  exports:     {export_dir}")
+    print(f"  exports:     {export_dir} (-> {export_dir.resolve().name})")
     print(f"  warehouse:   {settings.warehouse.resolve()}")
     print(f"  quarantine:  {(settings.restricted_dir / 'quarantine').resolve()}")
     return 0
