@@ -226,7 +226,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
     for recipient in summary.recipients:
         persons = pl.read_parquet(export_dir / "linked" / recipient / "persons.parquet")
         sizes = persons.group_by("financial_year", "age_band", "sex", "postcode_district").len()
-        smallest.append(int(sizes["len"].min() or 0))
+        smallest.append(int(sizes.select(pl.col("len").min().fill_null(0)).item()))
     yield dg.AssetCheckResult(
         asset_key=["exports", "linked_dataset"],
         check_name="k_anonymity",

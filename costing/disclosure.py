@@ -237,7 +237,7 @@ def k_anonymise(frame: pl.DataFrame, k: int) -> tuple[pl.DataFrame, KAnonymityRe
     report = KAnonymityReport(
         k=k,
         people_by_level={K_ANONYMITY_LEVELS[lvl]: int(n) for lvl, n in sorted(levels.iter_rows())},
-        smallest_group=int(sizes["n"].min() or 0),
+        smallest_group=int(sizes.select(pl.col("n").min().fill_null(0)).item()),
         groups_below_k=int((sizes["n"] < k).sum()),
     )
     out = work.with_columns(
