@@ -1,0 +1,107 @@
+"""The `ipc` command, as a user types it."""
+
+import json
+import shutil
+import stat
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from pipelines.cli import main
+from tests.conftest import WORKED_EXAMPLE
+
+
+def test_keygen_writes_an_owner_only_key_and_never_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "site.key"
+    assert main(["keygen", str(path)]) == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    hex_digits = "".join(line for line in path.read_text().split() if not line.startswith("#"))
+    assert len(hex_digits) == 64 and int(hex_digits, 16) >= 0
+    before = path.read_text()
+    assert main(["keygen", str(path)]) == 1
+    assert path.read_text() == before
+
+
+def test_validate_reports_rows_and_reasons_without_values(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IPC_LANDING_DIR", str(WORKED_EXAMPLE / "landing"))
+    monkeypatch.setenv("IPC_REFERENCE_DIR", str(WORKED_EXAMPLE / "reference"))
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "acute.csv row 451: end_before_start" in out
+    assert "social_care.csv row 54: negative:client_contribution_weekly" in out
+    acute = pl.read_csv(WORKED_EXAMPLE / "landing" / "acute.csv", infer_schema=False)
+    row = acute.row(450, named=True)
+    for column in ("nhs_number", "local_patient_id", "date_of_birth", "postcode"):
+        assert row[column] not in out
+
+
+def test_validate_names_the_file_and_missing_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    landing = tmp_path / "landing"
+    shutil.copytree(WORKED_EXAMPLE / "landing", landing)
+    pl.read_csv(landing / "chc.csv", infer_schema=False).drop("weekly_cost").write_csv(
+        landing / "chc.csv"
+    )
+    monkeypatch.setenv("IPC_LANDING_DIR", str(landing))
+    monkeypatch.setenv("IPC_REFERENCE_DIR", str(WORKED_EXAMPLE / "reference"))
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert "chc.csv" in out and "weekly_cost" in out
+
+
+@pytest.fixture
+def run_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    landing = tmp_path / "landing"
+    shutil.copytree(WORKED_EXAMPLE / "landing", landing)
+    key = tmp_path / "site.key"
+    assert main(["keygen", str(key)]) == 0
+    for name, value in {
+        "IPC_LANDING_DIR": landing,
+        "IPC_REFERENCE_DIR": WORKED_EXAMPLE / "reference",
+        "IPC_WAREHOUSE": tmp_path / "warehouse" / "ipc.duckdb",
+        "IPC_EXPORT_DIR": tmp_path / "exports",
+        "IPC_RESTRICTED_DIR": tmp_path / "restricted",
+        "IPC_KEY_FILE": key,
+        "IPC_ENV": "production",
+        "IPC_RECIPIENTS": "north,south",
+        "DAGSTER_HOME": tmp_path / "dagster_home",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    return tmp_path
+
+
+def test_run_verify_and_statement(run_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert str(run_env / "exports") in out
+    assert (run_env / "exports" / "linked" / "north" / "persons.parquet").is_file()
+    assert (run_env / "dagster_home" / "dagster.yaml").is_file()
+
+    assert main(["verify"]) == 0
+    statement = json.loads(
+        (run_env / "exports" / "individual_statements" / "2024-25.jsonl")
+        .read_text()
+        .splitlines()[0]
+    )
+    page = run_env / "statement.html"
+    assert main(["statement", statement["person_id"], "--output", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert "Individual Statement of Resources - 2024/25" in out
+    assert "<table>" in page.read_text()
+
+    bands = run_env / "exports" / "cohort_funding_bands.csv"
+    bands.write_text(bands.read_text().replace("true", "false", 1))
+    assert main(["verify"]) == 1
+    assert "SHA-256 differs" in capsys.readouterr().err
+
+
+def test_run_fails_loudly_on_bad_input(run_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (run_env / "landing" / "social_care.csv").write_bytes(b"")
+    assert main(["run"]) == 1
+    err = capsys.readouterr().err
+    assert "social_care.csv" in err and "FAILED" in err
+    assert not (run_env / "exports").exists()
