@@ -9,7 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from costing.period import fy_file_label
+from pseudonymise.hashing import pseudonymise_series, text_key
+from pseudonymise.identifiers import is_valid_nhs_number, normalise_nhs_number_text
 from schemas.sources import SETTINGS
 
 SETTING_NAMES = {
@@ -21,6 +25,14 @@ SETTING_NAMES = {
     "social_care": "Adult social care",
     "total": "Total",
 }
+
+
+def lookup_person_id(nhs_number: str, linkage_key: bytes) -> str | None:
+    """The internal person id of a valid NHS number (what a key holder can recompute)."""
+    digits = normalise_nhs_number_text(nhs_number)
+    if digits is None or not is_valid_nhs_number(digits):
+        return None
+    return str(pseudonymise_series(text_key(linkage_key), pl.Series([f"nhs:{digits}"]))[0])
 
 
 def find_statement(export_dir: Path, person_id: str, year: str | None) -> dict[str, Any] | None:

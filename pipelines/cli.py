@@ -4,12 +4,13 @@
     ipc keygen PATH         write a new secret key file (owner-only permissions)
     ipc validate            check the landing and reference folders, run nothing else
     ipc verify [EXPORT_DIR] check the manifests' signatures and every file's SHA-256
-    ipc statement PERSON_ID render one Individual Statement of Resources to print
+    ipc statement           key holders: one person's statement, NHS number on stdin
 
 Messages name files, rows, columns and reason codes, never a cell value.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -143,12 +144,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_statement(args: argparse.Namespace) -> int:
-    from delivery.statement_page import find_statement, render_html, render_text
-    from pipelines.settings import Settings
+def _read_nhs_number() -> str:
+    """From a prompt (not echoed) or standard input - never from the command line, which
+    would leave it in the process list and the shell history."""
+    if sys.stdin.isatty():
+        import getpass
 
-    export_dir = Path(args.export_dir) if args.export_dir else Settings.from_env().export_dir
-    statement = find_statement(export_dir, args.person_id, args.year)
+        return getpass.getpass("NHS number (not shown): ")
+    return sys.stdin.readline()
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    from delivery.statement_page import find_statement, lookup_person_id, render_html, render_text
+    from pipelines.resources import IPCResource
+
+    resource = IPCResource()
+    settings = resource.settings()
+    export_dir = Path(args.export_dir) if args.export_dir else settings.export_dir
+    keyring = resource.keyring()
+    person_id = lookup_person_id(_read_nhs_number(), keyring.linkage)
+    if person_id is None:
+        print("ipc statement: that is not a valid NHS number", file=sys.stderr)
+        return 2
+    statement = find_statement(export_dir, person_id, args.year)
+    log_access(
+        settings.restricted_dir,
+        person_id,
+        args.year,
+        found=statement is not None,
+        key_id=keyring.key_id,
+    )
     if statement is None:
         print("ipc statement: no statement for that person and year", file=sys.stderr)
         return 1
@@ -157,6 +182,26 @@ def cmd_statement(args: argparse.Namespace) -> int:
         Path(args.output).write_text(render_html(statement))
         print(f"\nA printable page was written to {args.output}.")
     return 0
+
+
+def log_access(
+    restricted_dir: Path, person_id: str, year: str | None, *, found: bool, key_id: str
+) -> None:
+    """Append who looked up which pseudonym, and when, to the key-holder access log."""
+    import datetime as dt
+    import getpass
+
+    restricted_dir.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "user": getpass.getuser(),
+        "person_id": person_id,
+        "financial_year": year,
+        "found": found,
+        "key_id": key_id,
+    }
+    with (restricted_dir / "access_log.jsonl").open("a") as log:
+        log.write(json.dumps(entry) + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,8 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("validate", help="check the landing and reference folders")
     verify = commands.add_parser("verify", help="verify the export's manifests")
     verify.add_argument("export_dir", nargs="?")
-    statement = commands.add_parser("statement", help="render one statement to print")
-    statement.add_argument("person_id")
+    statement = commands.add_parser(
+        "statement",
+        help="key holders: show one person's statement (NHS number read from a prompt "
+        "or standard input, never the command line)",
+    )
     statement.add_argument("--year", help="financial year, e.g. 2024/25 (default: latest)")
     statement.add_argument("--export-dir")
     statement.add_argument("--output", help="also write a printable HTML page here")

@@ -1,5 +1,6 @@
 """The `ipc` command, as a user types it."""
 
+import io
 import json
 import shutil
 import stat
@@ -74,7 +75,9 @@ def run_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_run_verify_and_statement(run_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_verify_and_statement(
+    run_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     assert str(run_env / "exports") in out
@@ -82,16 +85,20 @@ def test_run_verify_and_statement(run_env: Path, capsys: pytest.CaptureFixture[s
     assert (run_env / "dagster_home" / "dagster.yaml").is_file()
 
     assert main(["verify"]) == 0
-    statement = json.loads(
-        (run_env / "exports" / "individual_statements" / "2024-25.jsonl")
-        .read_text()
-        .splitlines()[0]
-    )
+    # A key holder looks up a person of the worked example by NHS number on stdin.
+    nhs_number = "999 719 9855"
+    monkeypatch.setattr("sys.stdin", io.StringIO(nhs_number + "\n"))
     page = run_env / "statement.html"
-    assert main(["statement", statement["person_id"], "--output", str(page)]) == 0
+    assert main(["statement", "--year", "2024/25", "--output", str(page)]) == 0
     out = capsys.readouterr().out
     assert "Individual Statement of Resources - 2024/25" in out
+    assert "older ltc" in out and "funding band 5" in out
     assert "<table>" in page.read_text()
+    log = (run_env / "restricted" / "access_log.jsonl").read_text()
+    entry = json.loads(log)
+    assert entry["found"] is True and len(entry["person_id"]) == 32
+    for written in (log, page.read_text(), out):
+        assert nhs_number.replace(" ", "") not in written.replace(" ", "")
 
     bands = run_env / "exports" / "cohort_funding_bands.csv"
     bands.write_text(bands.read_text().replace("true", "false", 1))
