@@ -12,12 +12,11 @@ import dagster as dg
 import polars as pl
 
 from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
-from assets.linked import KeyMismatchError
 from costing.disclosure import DisclosureRule, k_from_settings
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
 from delivery.scan import scan_export
-from pipelines.resources import WAREHOUSE_POOL, IPCResource
+from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError
 
 _EXPORTS = {
     "person_costs": (
@@ -146,6 +145,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             "run_id": context.run.run_id,
             "environment": settings.environment,
             "key_id": keyring.key_id,
+            "rekeyed_from_key_id": ipc.rekey_from_key_id,
             "period": {"start": str(period[0]), "end": str(period[1])},
             "rows_in_out": reconciliation.select(
                 "source", "rows_read", "rows_accepted", "rows_quarantined"

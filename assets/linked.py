@@ -10,13 +10,8 @@ from assets.common import (
     json_metadata,
 )
 from linkage.cascade import link_records, linkage_report
-from pipelines.resources import WAREHOUSE_POOL, IPCResource
+from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError
 from schemas.sources import SOURCES
-
-
-class KeyMismatchError(RuntimeError):
-    """Sources were pseudonymised under different keys and cannot be linked."""
-
 
 _SPECS = {
     "row_links": "Which person every accepted landing row belongs to, and the cascade "

@@ -88,7 +88,7 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     )
     def _pseudonymised(context: dg.AssetExecutionContext, ipc: IPCResource):
         settings = ipc.settings()
-        keyring = ipc.keyring()
+        keyring = ipc.checked_keyring()
         result = pseudonymise_source(settings.landing_dir, spec, keyring.linkage)
         report = result.report
         write_parquet_atomically(

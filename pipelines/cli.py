@@ -3,6 +3,7 @@
     ipc run                 materialise every asset for the IPC_* settings
     ipc keygen PATH         write a new secret key file (owner-only permissions)
     ipc validate            check the landing and reference folders, run nothing else
+    ipc rekey --from OLD --to NEW   rebuild under a new key; old-to-new ids kept restricted
     ipc verify [EXPORT_DIR] check the manifests' signatures and every file's SHA-256
     ipc statement           key holders: one person's statement, NHS number on stdin
 
@@ -62,37 +63,62 @@ def run_failures(events: Iterable[Any]) -> list[str]:
     return failures
 
 
-def cmd_run(_: argparse.Namespace) -> int:
+def _execute(command: str, ipc_config: dict[str, str] | None = None) -> int:
+    """Materialise every asset and check; report what failed, or where the exports are."""
     from pipelines.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
-        print(f"ipc run: {exc}", file=sys.stderr)
+        print(f"ipc {command}: {exc}", file=sys.stderr)
         return 2
     _ensure_dagster_home()
     import dagster as dg
 
     from pipelines.definitions import defs
 
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    if ipc_config:
+        run_config["resources"] = {"ipc": {"config": ipc_config}}
     instance = dg.DagsterInstance.get()
     result = defs.resolve_job_def("ipc_full_run").execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        instance=instance, raise_on_error=False, run_config=run_config
     )
     failures = run_failures(result.all_events)
     if failures or not result.success:
-        print("ipc run: FAILED; earlier exports were left as they were.", file=sys.stderr)
+        print(f"ipc {command}: FAILED; earlier exports were left as they were.", file=sys.stderr)
         for failure in failures or ["the run did not succeed"]:
             print(f"  - {failure}", file=sys.stderr)
         print(f"  run id {result.run_id}; open `make ui` to see every step.", file=sys.stderr)
         return 1
     export_dir = settings.export_dir.absolute()
-    print(f"ipc run: succeeded (run {result.run_id}).")
+    print(f"ipc {command}: succeeded (run {result.run_id}).")
     print(f"  exports:     {export_dir} (-> {export_dir.resolve().name})")
     print(f"  warehouse:   {settings.warehouse.resolve()}")
     print(f"  quarantine:  {(settings.restricted_dir / 'quarantine').resolve()}")
+    return 0
+
+
+def cmd_run(_: argparse.Namespace) -> int:
+    return _execute("run")
+
+
+def cmd_rekey(args: argparse.Namespace) -> int:
+    """Rebuild the warehouse and exports under a new key, keeping the old-to-new person
+    id mapping in the restricted zone only."""
+    from pipelines.rekey import RekeyError, person_id_mapping, prepare_rekey, write_mapping
+
+    try:
+        plan = prepare_rekey(Path(args.from_key), Path(args.to_key))
+    except RekeyError as exc:
+        print(f"ipc rekey: {exc}", file=sys.stderr)
+        return 2
+    os.environ["IPC_KEY_FILE"] = str(Path(args.to_key))
+    code = _execute("rekey", {"rekey_from_key_id": plan.old_key_id})
+    if code != 0:
+        return code
+    path = write_mapping(plan, person_id_mapping(plan))
+    print(f"  mapping:     {path} (old to new person ids; restricted zone only)")
     return 0
 
 
@@ -211,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     keygen = commands.add_parser("keygen", help="write a new secret key file")
     keygen.add_argument("path")
     commands.add_parser("validate", help="check the landing and reference folders")
+    rekey = commands.add_parser("rekey", help="rebuild everything under a new key")
+    rekey.add_argument("--from", dest="from_key", required=True, metavar="OLD_KEY_FILE")
+    rekey.add_argument("--to", dest="to_key", required=True, metavar="NEW_KEY_FILE")
     verify = commands.add_parser("verify", help="verify the export's manifests")
     verify.add_argument("export_dir", nargs="?")
     statement = commands.add_parser(
@@ -230,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "keygen": cmd_keygen,
         "validate": cmd_validate,
+        "rekey": cmd_rekey,
         "verify": cmd_verify,
         "statement": cmd_statement,
     }

@@ -13,12 +13,17 @@ from collections.abc import Iterator
 import dagster as dg
 import duckdb
 
+from pipelines.rekey import warehouse_key_ids
 from pipelines.settings import Settings
 from pseudonymise.keys import Keyring, load_secret
 
 #: Every asset that opens the warehouse runs in this pool (limit 1 in dagster.yaml):
 #: DuckDB allows one writing process per database file.
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class KeyMismatchError(RuntimeError):
+    """The key in use is not the one the warehouse was built with."""
 
 
 class IPCResource(dg.ConfigurableResource):
@@ -34,6 +39,8 @@ class IPCResource(dg.ConfigurableResource):
     period_end: str | None = None
     environment: str | None = None
     recipients: str | None = None
+    #: Set only by `ipc rekey`: the key id the warehouse may have been built with.
+    rekey_from_key_id: str | None = None
 
     def settings(self) -> Settings:
         overrides = {
@@ -59,6 +66,21 @@ class IPCResource(dg.ConfigurableResource):
             demo_key_path=settings.demo_key_path,
         )
         return Keyring.from_secret(secret)
+
+    def checked_keyring(self) -> Keyring:
+        """The keyring, refused if the warehouse was built with another key (unless
+        this run is the rekey from that key)."""
+        keyring = self.keyring()
+        built_with = warehouse_key_ids(self.settings())
+        allowed = {keyring.key_id, self.rekey_from_key_id} - {None}
+        unexpected = built_with - allowed
+        if unexpected:
+            raise KeyMismatchError(
+                f"the warehouse was built with key id {', '.join(sorted(unexpected))} but "
+                f"the current key's id is {keyring.key_id}; use `ipc rekey --from OLD_KEY "
+                "--to NEW_KEY` to move to a new key (or point IPC_WAREHOUSE at a new one)"
+            )
+        return keyring
 
     @contextlib.contextmanager
     def warehouse_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -112,3 +112,31 @@ def test_run_fails_loudly_on_bad_input(run_env: Path, capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert "social_care.csv" in err and "FAILED" in err
     assert not (run_env / "exports").exists()
+
+
+def test_a_different_key_is_refused_until_rekeyed(
+    run_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old_key = run_env / "site.key"
+    assert main(["run"]) == 0
+    before = set(pl.read_parquet(run_env / "exports" / "person_costs.parquet")["person_id"])
+    new_key = run_env / "new.key"
+    assert main(["keygen", str(new_key)]) == 0
+    capsys.readouterr()
+
+    monkeypatch.setenv("IPC_KEY_FILE", str(new_key))
+    assert main(["run"]) == 1
+    assert "ipc rekey" in capsys.readouterr().err
+
+    assert main(["rekey", "--from", str(old_key), "--to", str(new_key)]) == 0
+    mapping_files = list((run_env / "restricted" / "rekey").glob("*.parquet"))
+    assert len(mapping_files) == 1
+    mapping = pl.read_parquet(mapping_files[0])
+    after = set(pl.read_parquet(run_env / "exports" / "person_costs.parquet")["person_id"])
+    assert set(mapping["old_person_id"]) >= before
+    assert set(mapping["new_person_id"]) >= after
+    assert not before & after
+    manifest = json.loads((run_env / "exports" / "manifest.json").read_text())
+    old_id, new_id = mapping_files[0].stem.split("-to-")
+    assert (manifest["key_id"], manifest["rekeyed_from_key_id"]) == (new_id, old_id)
+    assert main(["verify"]) == 0
