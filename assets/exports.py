@@ -13,10 +13,12 @@ import polars as pl
 
 from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
 from costing.disclosure import DisclosureRule, k_from_settings
+from delivery import tables
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
 from delivery.scan import scan_export
-from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError
+from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError, legacy_recipients
+from pseudonymise.open_pseudonymiser import WEAKER_THAN_DEFAULT
 
 _EXPORTS = {
     "person_costs": (
@@ -152,6 +154,12 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             ).to_dicts(),
             "quarantine_counts": quarantine,
         }
+        legacy_ids = {}
+        for recipient in legacy_recipients(settings):
+            folder = settings.restricted_dir / "open_pseudonymiser" / recipient
+            digests = pl.read_parquet(folder / "*.parquet") if folder.is_dir() else None
+            if digests is not None:
+                legacy_ids[recipient] = tables.legacy_person_ids(con, digests)
         summary = write_export(
             con,
             settings.export_dir,
@@ -161,6 +169,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             k=k_from_settings(reference_settings),
             cashable_settings=reference_settings["cashable_settings"],
             manifest_context=context_fields,
+            legacy_ids=legacy_ids,
         )
     export_dir = settings.export_dir
     context.log.info(f"export published at {export_dir} ({summary.files} files)")
@@ -199,6 +208,9 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
         asset_key=["exports", "linked_dataset"],
         metadata={
             "recipients": summary.recipients,
+            "open_pseudonymiser_recipients": dg.MetadataValue.md(
+                "\n".join(f"- **{r}**: {WEAKER_THAN_DEFAULT}" for r in legacy_ids) or "none"
+            ),
             "k_anonymity": json_metadata(summary.k_anonymity),
             "rows": json_metadata({k: v for k, v in rows.items() if k.startswith("linked/")}),
         },

@@ -6,6 +6,8 @@ warehouse zone, and the quarantine (file, row, reasons, pseudonyms) in the
 restricted zone. Steps run in parallel: none of them opens the DuckDB file.
 """
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 
@@ -19,7 +21,8 @@ from assets.common import (
     write_parquet_atomically,
 )
 from delivery.scan import scan_frame
-from pipelines.resources import IPCResource
+from pipelines.resources import IPCResource, legacy_recipients
+from pseudonymise.open_pseudonymiser import read_salt_file
 from pseudonymise.source import pseudonymise_source
 from schemas.sources import SOURCES, SourceSpec
 
@@ -89,7 +92,14 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     def _pseudonymised(context: dg.AssetExecutionContext, ipc: IPCResource):
         settings = ipc.settings()
         keyring = ipc.checked_keyring()
-        result = pseudonymise_source(settings.landing_dir, spec, keyring.linkage)
+        legacy = legacy_recipients(settings)
+        salts = {name: read_salt_file(Path(cfg["salt_file"])) for name, cfg in legacy.items()}
+        result = pseudonymise_source(settings.landing_dir, spec, keyring.linkage, salts)
+        for recipient, digests in result.legacy_digests.items():
+            write_parquet_atomically(
+                digests,
+                settings.restricted_dir / "open_pseudonymiser" / recipient / f"{spec.name}.parquet",
+            )
         report = result.report
         write_parquet_atomically(
             result.accepted, settings.warehouse_dir / "pseudonymised" / f"{spec.name}.parquet"

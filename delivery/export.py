@@ -20,7 +20,13 @@ from delivery import tables
 from delivery.manifest import write_manifest
 from delivery.scan import scan_export
 from delivery.writer import staged_export
+from pseudonymise.open_pseudonymiser import WEAKER_THAN_DEFAULT
 from schemas.exports import EXPORT_MODELS
+
+KEYED_PSEUDONYMS = (
+    "keyed: person_id is HMAC-SHA256 under a key derived for this recipient alone "
+    "(128 bits shown); no other recipient's ids can be joined to these"
+)
 
 #: A financial year's activity file is split into parts above this many rows.
 ACTIVITY_ROWS_PER_FILE = 5_000_000
@@ -84,6 +90,7 @@ def write_export(
     k: int,
     cashable_settings: list[str],
     manifest_context: dict[str, Any],
+    legacy_ids: dict[str, pl.DataFrame] | None = None,
 ) -> ExportSummary:
     """Build every export file, check them, sign the manifests and publish atomically."""
     summary = ExportSummary(export_dir=export_dir, recipients=sorted(recipient_keys))
@@ -129,9 +136,11 @@ def write_export(
 
         persons_all, k_report = k_anonymise(tables.linked_persons(con), k)
         summary.k_anonymity = k_report.as_manifest()
+        activity_all = tables.linked_activity(con)
+        legacy_ids = legacy_ids or {}
         for recipient, key in sorted(recipient_keys.items()):
             folder = staging / "linked" / recipient
-            activity = tables.linked_activity(con, key)
+            activity = tables.rekey_for_recipient(activity_all, key, legacy_ids.get(recipient))
             for (year,), part in activity.group_by(["financial_year"], maintain_order=True):
                 label = fy_file_label(str(year))
                 chunks = max(1, -(-part.height // ACTIVITY_ROWS_PER_FILE))
@@ -140,9 +149,7 @@ def write_export(
                     name = f"{label}.parquet" if chunks == 1 else f"{label}-{n + 1}.parquet"
                     _parquet(chunk, folder / "activity" / name)
             (folder / "activity").mkdir(parents=True, exist_ok=True)
-            persons = persons_all.with_columns(
-                tables.recipient_pseudonyms(key, persons_all["person_id"])
-            )
+            persons = tables.rekey_for_recipient(persons_all, key, legacy_ids.get(recipient))
             _parquet(persons, folder / "persons.parquet")
             checked_frames[f"{recipient}/activity"] = activity
             checked_frames[f"{recipient}/persons"] = persons
@@ -171,7 +178,17 @@ def write_export(
             write_manifest(
                 staging / "linked" / recipient,
                 manifest_key=manifest_key,
-                context=manifest_context | {"recipient": recipient, "disclosure": disclosure},
+                context=manifest_context
+                | {
+                    "recipient": recipient,
+                    "pseudonymisation": (
+                        f"open_pseudonymiser where an NHS number links the person, else keyed: "
+                        f"{WEAKER_THAN_DEFAULT}"
+                        if recipient in legacy_ids
+                        else KEYED_PSEUDONYMS
+                    ),
+                    "disclosure": disclosure,
+                },
             )
         summary.manifest = write_manifest(
             staging,

@@ -38,8 +38,50 @@ def recipient_pseudonyms(recipient_key: bytes, person_ids: pl.Series) -> pl.Seri
     return pseudonymise_series(text_key(recipient_key), person_ids).alias("person_id")
 
 
-def linked_activity(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.DataFrame:
-    """Every accepted activity and financial year, at month grain, for one recipient."""
+def legacy_person_ids(con: duckdb.DuckDBPyConnection, digests: pl.DataFrame) -> pl.DataFrame:
+    """Internal person id -> Open Pseudonymiser digest, from the person's first accepted
+    row with a valid NHS number (sources in contract order, then row order)."""
+    con.register("legacy_digests", digests.to_arrow())
+    try:
+        return con.sql(
+            """
+            SELECT l.person_id,
+                arg_min(d.digest, (l.source_order, l.file_index, l.row_number)) AS legacy_id
+            FROM legacy_digests d
+            JOIN linked.row_links l
+              ON l.source = d.source AND l.file = d.file AND l.row_number = d.row_number
+            GROUP BY l.person_id
+            """
+        ).pl()
+    finally:
+        con.unregister("legacy_digests")
+
+
+def rekey_for_recipient(
+    frame: pl.DataFrame, recipient_key: bytes, legacy_ids: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Replace the internal person id with the recipient's: its keyed pseudonym, or for
+    an Open Pseudonymiser recipient the legacy digest where the person has one."""
+    keyed = frame.with_columns(recipient_pseudonyms(recipient_key, frame["person_id"]))
+    if legacy_ids is None:
+        return keyed
+    return (
+        keyed.with_columns(frame["person_id"].alias("_internal"))
+        .join(legacy_ids.rename({"person_id": "_internal"}), on="_internal", how="left")
+        .with_columns(
+            pl.when(pl.col("legacy_id").is_not_null())
+            .then(pl.lit("open_pseudonymiser"))
+            .otherwise(pl.lit("keyed"))
+            .alias("pseudonym_scheme"),
+            pl.coalesce("legacy_id", "person_id").alias("person_id"),
+        )
+        .drop("_internal", "legacy_id")
+    )
+
+
+def linked_activity(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every accepted activity and financial year, at month grain, under the internal
+    pseudonym (re-key with :func:`rekey_for_recipient` before export)."""
     frame = con.sql(
         """
         SELECT person_id, source, setting, service, activity_month, financial_year,
@@ -48,7 +90,7 @@ def linked_activity(con: duckdb.DuckDBPyConnection, recipient_key: bytes) -> pl.
         ORDER BY financial_year, source, file, row_number
         """
     ).pl()
-    return frame.with_columns(recipient_pseudonyms(recipient_key, frame["person_id"]))
+    return frame
 
 
 def linked_persons(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

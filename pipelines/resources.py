@@ -9,6 +9,7 @@ contents are read only inside :meth:`IPCResource.keyring`.
 import contextlib
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -16,6 +17,7 @@ import duckdb
 from pipelines.rekey import warehouse_key_ids
 from pipelines.settings import Settings
 from pseudonymise.keys import Keyring, load_secret
+from schemas.reference import read_settings
 
 #: Every asset that opens the warehouse runs in this pool (limit 1 in dagster.yaml):
 #: DuckDB allows one writing process per database file.
@@ -24,6 +26,22 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 
 class KeyMismatchError(RuntimeError):
     """The key in use is not the one the warehouse was built with."""
+
+
+def legacy_recipients(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Recipients configured for Open Pseudonymiser ids in settings.yaml (and named in
+    IPC_RECIPIENTS): name -> {salt_file: ...}. The salt itself lives in its own file."""
+    configured = read_settings(settings.reference_dir / "settings.yaml")[
+        "recipients_open_pseudonymiser"
+    ]
+    legacy = {name: cfg for name, cfg in configured.items() if name in settings.recipients}
+    for name, cfg in legacy.items():
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("salt_file"), str):
+            raise ValueError(
+                f"settings.yaml: recipients_open_pseudonymiser.{name} needs `salt_file: PATH` "
+                "(the salt is read from that file, never written in configuration)"
+            )
+    return legacy
 
 
 class IPCResource(dg.ConfigurableResource):

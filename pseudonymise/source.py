@@ -18,6 +18,7 @@ pseudonym of ``nhs:<NHS number>`` is the person id of a person linked by NHS num
 and that of ``src:<source>:<local id>`` the id of an unlinked person.
 """
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from pseudonymise.identifiers import (
     postcode_district,
 )
 from pseudonymise.landing import read_source
+from pseudonymise.open_pseudonymiser import digest_expr, dob_open_pseudonymiser_format
 from pseudonymise.validate import parse_accepted, quarantine_reasons
 from schemas.sources import RAW_IDENTIFIER_COLUMNS, SourceSpec
 
@@ -57,12 +59,18 @@ class IngestReport:
 
 @dataclass
 class PseudonymisedSource:
-    """What leaves the pseudonymisation step for one source: no raw identifiers."""
+    """What leaves the pseudonymisation step for one source: no raw identifiers.
+
+    ``legacy_digests`` maps each Open Pseudonymiser recipient to the digests of the
+    accepted rows with a valid NHS number (source, file, row_number, digest): weaker
+    than the keyed pseudonyms, so they are written only to the restricted zone.
+    """
 
     source: str
     accepted: pl.DataFrame
     quarantine: pl.DataFrame
     report: IngestReport
+    legacy_digests: dict[str, pl.DataFrame]
 
 
 def _pseudonym(key: bytes, label: pl.Expr, frame: pl.DataFrame) -> pl.Series:
@@ -138,14 +146,39 @@ def _identity(frame: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame
     return frame.drop([c for c in raw if c in frame.columns])
 
 
+def _legacy_digests(accepted: pl.DataFrame, spec: SourceSpec, salt: str) -> pl.DataFrame:
+    """Open Pseudonymiser digests of NHSNumber and DOB (dd.mm.yyyy), valid numbers only."""
+    nhs = normalise_nhs_number(pl.col("nhs_number"))
+    return accepted.filter(nhs_number_is_valid(nhs)).select(
+        pl.lit(spec.name).alias("source"),
+        pl.col("_file").alias("file"),
+        pl.col("_row_number").alias("row_number"),
+        digest_expr(
+            {
+                "NHSNumber": nhs,
+                "DOB": dob_open_pseudonymiser_format(pl.col("date_of_birth")),
+            },
+            salt,
+        ).alias("digest"),
+    )
+
+
 def pseudonymise_source(
-    landing_dir: Path, spec: SourceSpec, linkage_key: bytes
+    landing_dir: Path,
+    spec: SourceSpec,
+    linkage_key: bytes,
+    legacy_salts: Mapping[str, str] | None = None,
 ) -> PseudonymisedSource:
-    """Read, validate and pseudonymise one source with the linkage key."""
+    """Read, validate and pseudonymise one source with the linkage key (and, for
+    recipients configured for Open Pseudonymiser compatibility, their salts)."""
     key = text_key(linkage_key)
     raw = read_source(landing_dir, spec)
     reasons = quarantine_reasons(raw)
     accepted = parse_accepted(raw, reasons)
+    legacy = {
+        recipient: _legacy_digests(accepted, spec, salt)
+        for recipient, salt in (legacy_salts or {}).items()
+    }
     accepted = _identity(accepted, spec, key).rename(
         {"_file": "file", "_file_index": "file_index", "_row_number": "row_number"}
     )
@@ -185,4 +218,4 @@ def pseudonymise_source(
         rows_replaced=int(quarantine["replaced"].sum()),
         quarantine_reasons=dict(sorted(reason_counts.items())),
     )
-    return PseudonymisedSource(spec.name, accepted, quarantine, report)
+    return PseudonymisedSource(spec.name, accepted, quarantine, report, legacy)
