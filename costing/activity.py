@@ -304,6 +304,45 @@ _ACTIVITY_COLUMNS = """
 """
 
 
+class MissingPricesError(ValueError):
+    """A reference table has no prices at all for a year in which activity needs them."""
+
+
+def check_price_coverage(con: duckdb.DuckDBPyConnection) -> None:
+    """Stop when a whole year of prices is missing (a single missing price falls back as
+    the method says; a missing year is a delivery mistake, not an unpriced activity)."""
+    missing = con.execute(
+        """
+        WITH needed AS (
+            SELECT 'acute_tariff.csv / acute_pod_default.csv' AS table_name,
+                'acute' AS kind, financial_year, count(*) AS rows
+            FROM acute_parts WHERE status = 'costed' GROUP BY ALL
+            UNION ALL
+            SELECT 'unit_costs.csv', price_source, financial_year, count(*)
+            FROM unit_costed_parts GROUP BY ALL
+        ),
+        priced AS (
+            SELECT DISTINCT 'acute' AS kind, financial_year FROM reference.acute_tariff
+            UNION SELECT DISTINCT 'acute', financial_year FROM reference.acute_pod_default
+            UNION SELECT DISTINCT source, financial_year FROM reference.unit_costs
+        )
+        SELECT n.table_name, n.kind, n.financial_year, n.rows
+        FROM needed n ANTI JOIN priced p USING (kind, financial_year)
+        ORDER BY n.financial_year, n.kind
+        """
+    ).fetchall()
+    if missing:
+        lines = [
+            f"{table} has no {kind.replace('_', ' ')} prices for {year}, but {rows} "
+            f"activity row(s) fall in that year"
+            for table, kind, year, rows in missing
+        ]
+        raise MissingPricesError(
+            "; ".join(lines) + ". Add that year's prices to the reference folder, or set "
+            "IPC_PERIOD_START/IPC_PERIOD_END to the years you have prices for."
+        )
+
+
 def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
     """Build ``costing.activity`` and ``costing.row_status`` from the rules above."""
     con.execute("CREATE SCHEMA IF NOT EXISTS costing")
@@ -317,6 +356,7 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE acute_parts AS {ACUTE_PARTS}")
+    check_price_coverage(con)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE costing.activity AS

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from costing.activity import MissingPricesError
 from tests.builders import activity, build_warehouse, person, person_id
 
 END_2025 = dt.date(2025, 3, 31)
@@ -330,3 +331,11 @@ def test_register_only_person_appears_with_zero_cost_in_each_delivery_year(
     ).fetchall()
     # Diagnosed in January 2024: on the register in both delivery years, cost £0.
     assert rows == [("2023/24", 0.0), ("2024/25", 0.0)]
+
+
+def test_a_whole_year_of_missing_prices_stops_the_run(tmp_path: Path) -> None:
+    late = _contact(1, "PODIATRY", "F2F", "Y") | {"contact_date": "2025-05-01"}
+    with pytest.raises(
+        MissingPricesError, match=r"unit_costs.csv has no community prices for 2025/26"
+    ):
+        build_warehouse(tmp_path, {"community": [late]}, period_end=dt.date(2025, 6, 30))
