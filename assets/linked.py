@@ -53,7 +53,8 @@ def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
             )
         con.execute(
             "CREATE OR REPLACE TABLE pseudonymised.ingest_report AS "
-            "SELECT * EXCLUDE (quarantine_reasons) FROM read_json(?, union_by_name = true)",
+            "SELECT * EXCLUDE (quarantine_reasons, extra_columns) "
+            "FROM read_json(?, union_by_name = true)",
             [[str(folder / f"{s.name}.report.json") for s in SOURCES]],
         )
         key_ids = [

@@ -125,6 +125,7 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 "encoding": report.encoding,
                 "files": report.files,
                 "quarantine_reasons": json_metadata(report.quarantine_reasons),
+                "extra_columns_ignored": report.extra_columns,
                 "key_id": keyring.key_id,
             }
         )

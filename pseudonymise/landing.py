@@ -95,6 +95,7 @@ class FileRead:
     file_index: int
     encoding: str
     rows: int
+    extra_columns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -180,11 +181,31 @@ def read_source(landing_dir: Path, spec: SourceSpec) -> RawSource:
             MALFORMED_COLUMN,
         )
         frames.append(frame)
-        reads.append(FileRead(path=path, file_index=index, encoding=encoding, rows=frame.height))
+        reads.append(
+            FileRead(
+                path=path,
+                file_index=index,
+                encoding=encoding,
+                rows=frame.height,
+                extra_columns=_extra_columns(path, spec.required_columns),
+            )
+        )
     return RawSource(spec=spec, frame=pl.concat(frames, how="vertical"), files=reads)
 
 
 # --- one file -----------------------------------------------------------------------
+
+
+def _extra_columns(path: Path, required: Sequence[str]) -> tuple[str, ...]:
+    """Header names the contract does not use: ignored, but reported (names only)."""
+    with path.open("rb") as handle:
+        first = handle.readline()
+    try:
+        text = first.decode(UTF8)
+    except UnicodeDecodeError:
+        text = first.decode("cp1252", errors="replace")
+    names = next(csv.reader([text.lstrip("\ufeff").rstrip("\r\n")]), [])
+    return tuple(n.strip() for n in names if n.strip() and n.strip() not in required)
 
 
 def _read_file(path: Path, required: Sequence[str]) -> tuple[pl.DataFrame, str]:

@@ -52,6 +52,7 @@ class IngestReport:
     rows_quarantined: int
     rows_replaced: int
     quarantine_reasons: dict[str, int]
+    extra_columns: list[str]
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -217,5 +218,6 @@ def pseudonymise_source(
         rows_quarantined=quarantine.height,
         rows_replaced=int(quarantine["replaced"].sum()),
         quarantine_reasons=dict(sorted(reason_counts.items())),
+        extra_columns=sorted({c for f in raw.files for c in f.extra_columns}),
     )
     return PseudonymisedSource(spec.name, accepted, quarantine, report, legacy)

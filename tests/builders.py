@@ -102,7 +102,9 @@ def build_warehouse(
         con.execute(f"CREATE TABLE pseudonymised.{spec.name} AS SELECT * FROM incoming")
         con.unregister("incoming")
         report = result.report.as_dict()
-        reports.append({k: v for k, v in report.items() if k != "quarantine_reasons"})
+        reports.append(
+            {k: v for k, v in report.items() if k not in ("quarantine_reasons", "extra_columns")}
+        )
     con.register("incoming", pl.DataFrame(reports).to_arrow())
     con.execute("CREATE TABLE pseudonymised.ingest_report AS SELECT * FROM incoming")
     con.unregister("incoming")
