@@ -150,7 +150,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             "rekeyed_from_key_id": ipc.rekey_from_key_id,
             "period": {"start": str(period[0]), "end": str(period[1])},
             "rows_in_out": reconciliation.select(
-                "source", "rows_read", "rows_accepted", "rows_quarantined"
+                "source", "rows_read", "rows_accepted", "rows_quarantined", "rows_replaced"
             ).to_dicts(),
             "quarantine_counts": quarantine,
         }

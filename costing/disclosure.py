@@ -213,12 +213,12 @@ def k_anonymise(frame: pl.DataFrame, k: int) -> tuple[pl.DataFrame, KAnonymityRe
     # A year's fully generalised group still below k: fold in the smallest groups whole.
     while True:
         sizes = work.group_by(groups).agg(pl.len().alias("n"), pl.col("_level").max())
-        short = sizes.filter((pl.col("n") < k) & (pl.col("_level") == top))
+        short = sizes.filter((pl.col("n") < k) & (pl.col("_level") == top)).sort("financial_year")
         if short.is_empty():
             break
         year = short["financial_year"][0]
         donors = sizes.filter((pl.col("financial_year") == year) & (pl.col("_level") < top)).sort(
-            "n"
+            "n", "_age_band", "_sex", "_district"
         )
         if donors.is_empty():
             break

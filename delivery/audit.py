@@ -34,6 +34,8 @@ are looked for where:
   alarms; free text is checked for full names (adjacent words) instead.
 """
 
+import contextlib
+import glob
 import gzip
 import json
 import os
@@ -84,12 +86,21 @@ _CHAIN = rf"{_WORD}(?:[^\p{{L}}\p{{N}}]{{1,4}}{_WORD})*"
 _ISO_DATE_CHARS = 10
 # Whole cells longer than this are not identifiers (but are searched for tokens).
 _MAX_CELL_CHARS = 100
-_BATCH_VALUES = 200_000
+_BATCH_VALUES = 500_000
 _TEXT_BLOCK_BYTES = 16 << 20
 _PRINTABLE = re.compile(rb"[\t\x20-\x7e\x80-\xff]{4,}")
+_PRINTABLE_TAIL = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z")
 _COLUMN_NAMES = "(column names)"
 _REDACTED = "<identifier>"
 
+_PARSE_ERRORS = (
+    OSError,
+    ValueError,  # json.JSONDecodeError and UnicodeDecodeError among them
+    RecursionError,
+    pl.exceptions.PolarsError,
+    duckdb.Error,
+    sqlite3.Error,
+)
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _DUCKDB_MAGIC = b"DUCK"
 _DUCKDB_MAGIC_OFFSET = 8
@@ -124,38 +135,46 @@ class Finding:
 # --- Extracting candidates ---------------------------------------------------------
 
 
-def _rule_frame(tokens: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """(kind, canonical) of the distinct strings in column ``t``."""
+_CANDIDATE_SCHEMA = {"label": pl.String, "kind": pl.String, "canonical": pl.String}
+
+
+def _rule(tokens: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+    """(label, kind, canonical) of the distinct strings in column ``t``."""
     return (
-        tokens.lazy()
-        .drop_nulls()
+        tokens.drop_nulls()
         .unique()
-        .select(pl.lit(kind).alias("kind"), canonical(kind, pl.col("t")).alias("canonical"))
+        .select(
+            "label",
+            pl.lit(kind).alias("kind"),
+            canonical(kind, pl.col("t")).alias("canonical"),
+        )
         .drop_nulls()
-        .collect()
     )
 
 
-def _extracted(values: pl.DataFrame, pattern_expr: pl.Expr) -> pl.DataFrame:
-    return values.select(pattern_expr.alias("t")).explode("t")
+def _extracted(values: pl.LazyFrame, tokens: pl.Expr) -> pl.LazyFrame:
+    return values.select("label", tokens.alias("t")).explode("t")
 
 
-def _name_candidates(values: pl.DataFrame, kinds: frozenset[str], *, words_as_names: bool):
-    chains = values.select(c=pl.col("v").str.extract_all(_CHAIN)).explode("c").drop_nulls().unique()
+def _name_plans(
+    values: pl.LazyFrame, kinds: frozenset[str], *, words_as_names: bool
+) -> list[pl.LazyFrame]:
+    chains = _extracted(values, pl.col("v").str.extract_all(_CHAIN)).drop_nulls().unique()
     words = chains.select(
-        w=pl.col("c").str.extract_all(_WORD).list.eval(normalise_name(pl.element()))
+        "label", w=pl.col("t").str.extract_all(_WORD).list.eval(normalise_name(pl.element()))
     )
     n = pl.col("w").list.len()
-    parts = []
+    plans = []
     if "full_name" in kinds:
         pairs = (
-            words.filter(n >= 2)  # noqa: PLR2004
-            .select(a=pl.col("w").list.slice(0, n - 1), b=pl.col("w").list.slice(1))
+            words.filter(n >= 2)
+            .select("label", a=pl.col("w").list.slice(0, n - 1), b=pl.col("w").list.slice(1))
             .explode("a", "b")
         )
         triples = (
-            words.filter(n >= 3)  # noqa: PLR2004
+            words.filter(n >= 3)
             .select(
+                "label",
                 a=pl.col("w").list.slice(0, n - 2),
                 b=pl.col("w").list.slice(1, n - 2),
                 c=pl.col("w").list.slice(2),
@@ -164,61 +183,67 @@ def _name_candidates(values: pl.DataFrame, kinds: frozenset[str], *, words_as_na
         )
         joined = pl.concat(
             [
-                pairs.select(t=pl.concat_str("a", "b")),
-                pairs.select(t=pl.concat_str("b", "a")),
-                triples.select(t=pl.concat_str("a", "b", "c")),
+                pairs.select("label", t=pl.concat_str("a", "b")),
+                pairs.select("label", t=pl.concat_str("b", "a")),
+                triples.select("label", t=pl.concat_str("a", "b", "c")),
             ]
         )
-        parts.append(_rule_frame(joined, "full_name"))
+        plans.append(_rule(joined, "full_name"))
     if words_as_names and "name" in kinds:
-        parts.append(_rule_frame(words.select(t=pl.col("w")).explode("t"), "name"))
-    return parts
+        plans.append(_rule(words.select("label", t=pl.col("w")).explode("t"), "name"))
+    return plans
 
 
-def _candidates(
-    values: pl.Series,
+def _candidate_plan(
+    values: pl.DataFrame,
     kinds: frozenset[str],
     *,
     whole_cells: bool,
     words_as_names: bool = False,
-) -> pl.DataFrame:
-    """Distinct (kind, canonical) candidates in text values (lines or cells).
+) -> pl.LazyFrame:
+    """Distinct (label, kind, canonical) candidates in labelled text values.
 
-    ``whole_cells``: each value is also a candidate of every kind in ``kinds``
-    (this is the only way ``name`` is found unless ``words_as_names``).
+    ``values`` has columns ``label`` (where a value is) and ``v`` (a line of free
+    text, or a table cell). With ``whole_cells`` each value is also a candidate of
+    every kind in ``kinds`` (the only way ``name`` is found unless
+    ``words_as_names``).
     """
-    frame = pl.DataFrame({"v": values.cast(pl.String)}).drop_nulls().unique()
+    frame = values.lazy().select(pl.col("label"), pl.col("v").cast(pl.String)).drop_nulls()
+    frame = frame.unique().cache()
     v = pl.col("v")
-    parts: list[pl.DataFrame] = []
-    if frame.height:
-        spaced = v.str.replace_all("_", " ", literal=True)
-        if "nhs_number" in kinds:
-            parts.append(_rule_frame(_extracted(frame, spaced.str.extract_all(_NHS)), "nhs_number"))
-        if "postcode" in kinds:
-            parts.append(
-                _rule_frame(_extracted(frame, spaced.str.extract_all(_POSTCODE)), "postcode")
-            )
-        if "date_of_birth" in kinds:
-            dates = _extracted(frame, spaced.str.extract_all(_DATE)).select(
-                t=pl.col("t").str.slice(0, _ISO_DATE_CHARS)
-            )
-            parts.append(_rule_frame(dates, "date_of_birth"))
-        if "local_patient_id" in kinds:
-            tokens = pl.concat(
-                [
-                    _extracted(frame, v.str.extract_all(_ALNUM)),
-                    _extracted(frame, v.str.extract_all(_COMPOUND)),
-                ]
-            )
-            parts.append(_rule_frame(tokens, "local_patient_id"))
-        if {"name", "full_name"} & kinds:
-            parts.extend(_name_candidates(frame, kinds, words_as_names=words_as_names))
-        if whole_cells:
-            cells = frame.filter(v.str.len_chars() <= _MAX_CELL_CHARS).select(t=v)
-            parts.extend(_rule_frame(cells, kind) for kind in KINDS if kind in kinds)
-    if not parts:
-        return pl.DataFrame(schema={"kind": pl.String, "canonical": pl.String})
-    return pl.concat(parts).unique()
+    spaced = v.str.replace_all("_", " ", literal=True)
+    plans: list[pl.LazyFrame] = []
+    if "nhs_number" in kinds:
+        plans.append(_rule(_extracted(frame, spaced.str.extract_all(_NHS)), "nhs_number"))
+    if "postcode" in kinds:
+        plans.append(_rule(_extracted(frame, spaced.str.extract_all(_POSTCODE)), "postcode"))
+    if "date_of_birth" in kinds:
+        dates = _extracted(frame, spaced.str.extract_all(_DATE)).select(
+            "label", t=pl.col("t").str.slice(0, _ISO_DATE_CHARS)
+        )
+        plans.append(_rule(dates, "date_of_birth"))
+    if "local_patient_id" in kinds:
+        tokens = pl.concat(
+            [
+                _extracted(frame, v.str.extract_all(_ALNUM)),
+                _extracted(frame, v.str.extract_all(_COMPOUND)),
+            ]
+        )
+        plans.append(_rule(tokens, "local_patient_id"))
+    if {"name", "full_name"} & kinds:
+        plans.extend(_name_plans(frame, kinds, words_as_names=words_as_names))
+    if whole_cells:
+        cells = frame.filter(v.str.len_chars() <= _MAX_CELL_CHARS).select("label", t=v)
+        plans.extend(_rule(cells, kind) for kind in KINDS if kind in kinds)
+    if not plans:
+        return pl.LazyFrame(schema=_CANDIDATE_SCHEMA)
+    return pl.concat(plans).unique()
+
+
+def _labelled(label: str, values: pl.Series) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"label": pl.repeat(label, len(values), dtype=pl.String, eager=True), "v": values}
+    )
 
 
 def candidate_tokens(text: str) -> dict[str, set[str]]:
@@ -228,9 +253,11 @@ def candidate_tokens(text: str) -> dict[str, set[str]]:
     ``name`` only in whole table cells).
     """
     lines = pl.Series("v", [text]).str.split("\n").explode()
-    found = _candidates(lines, EXPORT_KINDS, whole_cells=False, words_as_names=True)
+    found = _candidate_plan(
+        _labelled("", lines), EXPORT_KINDS, whole_cells=False, words_as_names=True
+    ).collect()
     result: dict[str, set[str]] = {kind: set() for kind in KINDS}
-    for kind, value in found.iter_rows():
+    for kind, value in found.select("kind", "canonical").iter_rows():
         result[kind].add(value)
     return result
 
@@ -238,7 +265,9 @@ def candidate_tokens(text: str) -> dict[str, set[str]]:
 # --- Flattening tables -------------------------------------------------------------
 
 
-def _leaves(series: pl.Series, path: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], pl.Series]]:
+def _leaves(
+    series: pl.Series, path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], pl.Series]]:
     """Leaf columns of a (possibly nested) column as text: structs unnested, lists exploded."""
     dtype = series.dtype
     if isinstance(dtype, pl.Struct):
@@ -258,13 +287,13 @@ def _leaves(series: pl.Series, path: tuple[str, ...]) -> Iterator[tuple[tuple[st
         yield path, series.cast(pl.String, strict=False).drop_nulls()
 
 
-def _field_names(dtype: pl.DataType) -> Iterator[str]:
+def _field_names(dtype: Any) -> Iterator[str]:
     if isinstance(dtype, pl.Struct):
         for field in dtype.fields:
             yield field.name
             yield from _field_names(field.dtype)
     elif isinstance(dtype, pl.List | pl.Array):
-        yield from _field_names(dtype.inner)  # type: ignore[arg-type]
+        yield from _field_names(dtype.inner)
 
 
 def _json_leaves(value: Any, path: tuple[str, ...], out: dict[tuple[str, ...], list[str]]) -> None:
@@ -291,9 +320,15 @@ class _Tally:
         self.hits: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.unreadable: set[str] = set()
 
-    def add(self, location: str, hits: pl.DataFrame) -> None:
-        for kind, fingerprint in hits.select("kind", "fingerprint").iter_rows():
-            self.hits[(location, kind)].add(fingerprint)
+    def add(self, hits: pl.DataFrame) -> None:
+        """Record hits (columns label, kind, fingerprint); the label is the location."""
+        for label, kind, fingerprint in hits.select("label", "kind", "fingerprint").iter_rows():
+            self.hits[(label, kind)].add(fingerprint)
+
+    def merge(self, other: "_Tally") -> None:
+        for where, fps in other.hits.items():
+            self.hits[where] |= fps
+        self.unreadable |= other.unreadable
 
     def findings(self) -> list[Finding]:
         found = [Finding(loc, kind, len(fps)) for (loc, kind), fps in self.hits.items()]
@@ -326,55 +361,44 @@ class Scanner:
             kinds += [kind] * len(fps)
             values += fps
         self._table = pl.DataFrame(
-            {"kind": kinds, "fingerprint": values}, schema={"kind": pl.String, "fingerprint": pl.String}
+            {"kind": kinds, "fingerprint": values},
+            schema={"kind": pl.String, "fingerprint": pl.String},
         ).unique()
         self._present = frozenset(self._table.get_column("kind").unique().to_list())
         self._key = key
 
     # -- matching
 
-    def _hits(self, candidates: pl.DataFrame) -> pl.DataFrame:
-        """The candidates whose fingerprint is known: columns kind, canonical, fingerprint."""
-        wanted = candidates.filter(pl.col("kind").is_in(list(self._present)))
-        if not wanted.height:
-            return wanted.with_columns(fingerprint=pl.lit(None, dtype=pl.String))
-        hashed = wanted.with_columns(
+    def _hits(self, candidates: pl.LazyFrame) -> pl.DataFrame:
+        """The candidates whose fingerprint is known: label, kind, canonical, fingerprint."""
+        hashed = candidates.filter(pl.col("kind").is_in(list(self._present))).with_columns(
             fingerprint=pseudonymise_expr(
                 self._key, fingerprint_messages(pl.col("kind"), pl.col("canonical"))
             )
         )
-        return hashed.join(self._table, on=["kind", "fingerprint"], how="semi")
+        return hashed.join(self._table.lazy(), on=["kind", "fingerprint"], how="semi").collect()
 
     def _active(self, kinds: Iterable[str]) -> frozenset[str]:
         return frozenset(kinds) & self._present
 
-    def _scan_values(
-        self,
-        values: pl.Series,
-        location: str,
-        kinds: frozenset[str],
-        tally: _Tally,
-        *,
-        whole_cells: bool,
+    def _scan_labelled(
+        self, values: pl.DataFrame, kinds: frozenset[str], tally: _Tally, *, whole_cells: bool
     ) -> None:
-        values = values.cast(pl.String).drop_nulls()
-        if whole_cells:
-            values = values.unique()
-        for start in range(0, len(values), _BATCH_VALUES):
+        """Scan a frame of (label, v) in batches; hits are recorded under their label."""
+        if not kinds:
+            return
+        for start in range(0, values.height, _BATCH_VALUES):
             batch = values.slice(start, _BATCH_VALUES)
-            tally.add(location, self._hits(_candidates(batch, kinds, whole_cells=whole_cells)))
+            tally.add(self._hits(_candidate_plan(batch, kinds, whole_cells=whole_cells)))
 
     def _name_hits(self, names: Iterable[str], kinds: frozenset[str]) -> set[str]:
         """Which of these column, field or table names are themselves identifiers."""
-        distinct = sorted(set(names))
-        if not distinct:
+        distinct = pl.Series(sorted(set(names)), dtype=pl.String)
+        if distinct.is_empty():
             return set()
-        hit: set[str] = set()
-        for name in distinct:
-            cands = _candidates(pl.Series([name]), kinds, whole_cells=True)
-            if self._hits(cands).height:
-                hit.add(name)
-        return hit
+        frame = pl.DataFrame({"label": distinct, "v": distinct})
+        hits = self._hits(_candidate_plan(frame, kinds, whole_cells=True))
+        return set(hits.get_column("label").to_list())
 
     def _scan_table(
         self,
@@ -390,24 +414,37 @@ class Scanner:
         ``extra_names`` (struct fields, table names), are checked first so that a
         name that is itself an identifier is never written into a finding.
         """
-        names = [part for path, _ in columns for part in path] + list(extra_names)
         if not kinds:
             return
+        names = [part for path, _ in columns for part in path] + list(extra_names)
         hit_names = self._name_hits(names, kinds)
         if hit_names:
-            tally.add(
-                f"{prefix}#{_COLUMN_NAMES}",
-                self._hits(_candidates(pl.Series(sorted(hit_names)), kinds, whole_cells=True)),
-            )
+            shown = pl.Series(sorted(hit_names), dtype=pl.String)
+            frame = _labelled(f"{prefix}#{_COLUMN_NAMES}", shown)
+            self._scan_labelled(frame, kinds, tally, whole_cells=True)
 
         def label(path: tuple[str, ...]) -> str:
             shown = ".".join(_REDACTED if part in hit_names else part for part in path)
-            return f"{prefix}#{shown}"
+            return f"{prefix}#{shown}" if shown else prefix
 
+        pending: list[pl.DataFrame] = []
+        rows = 0
         for path, batches in columns:
             for batch in batches():
                 for leaf_path, leaf in _leaves(batch, path):
-                    self._scan_values(leaf, label(leaf_path), kinds, tally, whole_cells=True)
+                    distinct = leaf.unique()
+                    pending.append(_labelled(label(leaf_path), distinct))
+                    rows += len(distinct)
+                    if rows >= _BATCH_VALUES:
+                        self._scan_labelled(pl.concat(pending), kinds, tally, whole_cells=True)
+                        pending, rows = [], 0
+        if pending:
+            self._scan_labelled(pl.concat(pending), kinds, tally, whole_cells=True)
+
+    def _scan_lines(
+        self, lines: pl.Series, location: str, kinds: frozenset[str], tally: _Tally
+    ) -> None:
+        self._scan_labelled(_labelled(location, lines), kinds, tally, whole_cells=False)
 
     # -- public scanning methods
 
@@ -417,7 +454,7 @@ class Scanner:
         """Free text (a log, a message): tokens only; ``name`` is never looked for."""
         tally = _Tally()
         lines = pl.Series("v", [text]).str.split("\n").explode()
-        self._scan_values(lines, location, self._active(kinds), tally, whole_cells=False)
+        self._scan_lines(lines, location, self._active(kinds), tally)
         return tally.findings()
 
     def scan_frame(
@@ -446,7 +483,10 @@ class Scanner:
     def scan_duckdb(self, path: Path, kinds: Iterable[str] = STORAGE_KINDS) -> list[Finding]:
         """Every column of every table in a DuckDB file (opened read-only, then closed)."""
         tally = _Tally()
-        self._guarded(Path(path), tally, lambda: self._duckdb_into(Path(path), self._active(kinds), tally))
+        active = self._active(kinds)
+        self._guarded(
+            Path(path), active, tally, lambda: self._duckdb_into(Path(path), active, tally)
+        )
         return tally.findings()
 
     def scan_sqlite(self, path: Path, kinds: Iterable[str] = STORAGE_KINDS) -> list[Finding]:
@@ -454,7 +494,10 @@ class Scanner:
         schedule storage), read-only; then the file's raw bytes, which still hold
         deleted rows, for anything the tables did not show."""
         tally = _Tally()
-        self._guarded(Path(path), tally, lambda: self._sqlite_into(Path(path), self._active(kinds), tally))
+        active = self._active(kinds)
+        self._guarded(
+            Path(path), active, tally, lambda: self._sqlite_into(Path(path), active, tally)
+        )
         return tally.findings()
 
     def scan_tree(
@@ -499,46 +542,51 @@ class Scanner:
             return
         suffix = path.suffix.lower()
         if head.startswith(_SQLITE_MAGIC):
-            self._guarded(path, tally, lambda: self._sqlite_into(path, kinds, tally))
+            self._guarded(path, kinds, tally, lambda: self._sqlite_into(path, kinds, tally))
         elif head[_DUCKDB_MAGIC_OFFSET : _DUCKDB_MAGIC_OFFSET + 4] == _DUCKDB_MAGIC:
-            self._guarded(path, tally, lambda: self._duckdb_into(path, kinds, tally))
+            self._guarded(path, kinds, tally, lambda: self._duckdb_into(path, kinds, tally))
         elif head.startswith(_PARQUET_MAGIC) or suffix == ".parquet":
-            self._guarded(path, tally, lambda: self._parquet_into(path, kinds, tally))
+            self._guarded(path, kinds, tally, lambda: self._parquet_into(path, kinds, tally))
         elif head.startswith(_GZIP_MAGIC):
-            self._guarded(path, tally, lambda: self._text_into(path, kinds, tally, gz=True))
+            self._guarded(path, kinds, tally, lambda: self._text_into(path, kinds, tally, gz=True))
         elif suffix == ".csv":
-            self._or_text(path, kinds, tally, lambda: self._csv_into(path, kinds, tally))
+            self._or_text(path, kinds, tally, lambda t: self._csv_into(path, kinds, t))
         elif suffix in (".jsonl", ".ndjson"):
-            self._or_text(path, kinds, tally, lambda: self._jsonl_into(path, kinds, tally))
+            self._or_text(path, kinds, tally, lambda t: self._jsonl_into(path, kinds, t))
         elif suffix == ".json":
-            self._or_text(path, kinds, tally, lambda: self._json_into(path, kinds, tally))
+            self._or_text(path, kinds, tally, lambda t: self._json_into(path, kinds, t))
         elif suffix in _TEXT_SUFFIXES or b"\x00" not in head:
             self._text_into(path, kinds, tally)
         else:
             self._strings_into(path, kinds, tally)
 
-    def _guarded(self, path: Path, tally: _Tally, scan: Callable[[], None]) -> None:
+    def _guarded(
+        self, path: Path, kinds: frozenset[str], tally: _Tally, scan: Callable[[], None]
+    ) -> None:
         """Run a structured scan; if the file cannot be parsed, scan its raw bytes
         and report it as unreadable (the byte scan misses compressed data)."""
         try:
             scan()
-        except (OSError, pl.exceptions.PolarsError, duckdb.Error, sqlite3.Error, ValueError):
+        except _PARSE_ERRORS:
             tally.unreadable.add(str(path))
-            try:
-                self._strings_into(path, self._active(KINDS) & STORAGE_KINDS, tally)
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                self._strings_into(path, kinds, tally)
 
-    def _or_text(self, path: Path, kinds: frozenset[str], tally: _Tally, scan: Callable[[], None]):
-        """Run a table scan of a text format; if it cannot be parsed, scan it as free text."""
+    def _or_text(
+        self,
+        path: Path,
+        kinds: frozenset[str],
+        tally: _Tally,
+        scan: Callable[[_Tally], None],
+    ) -> None:
+        """Scan a text format as a table; if it does not parse, scan it as free text."""
         attempt = _Tally()
         try:
-            scan_into = scan
-            scan_into()
-        except (pl.exceptions.PolarsError, ValueError, UnicodeError, RecursionError):
-            self._guarded(path, tally, lambda: self._text_into(path, kinds, tally))
+            scan(attempt)
+        except _PARSE_ERRORS:
+            self._guarded(path, kinds, tally, lambda: self._text_into(path, kinds, tally))
             return
-        del attempt
+        tally.merge(attempt)
 
     # -- formats
 
@@ -551,7 +599,7 @@ class Scanner:
                     break
                 text = _decode(b"".join(lines))
                 values = pl.Series("v", [text]).str.split("\n").explode()
-                self._scan_values(values, str(path), kinds, tally, whole_cells=False)
+                self._scan_lines(values, str(path), kinds, tally)
 
     def _strings_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
         """The printable runs in a binary file (like ``strings``), as free text."""
@@ -565,14 +613,13 @@ class Scanner:
                     carry = b""
                 else:
                     # keep a run that touches the end of the block for the next one
-                    cut = len(data)
-                    while cut and _PRINTABLE.match(data[cut - 1 : cut] * 4):
-                        cut -= 1
-                    runs = _PRINTABLE.findall(data[:cut])
+                    tail = _PRINTABLE_TAIL.search(data)
+                    cut = tail.start() if tail and tail.start() > 0 else len(data)
+                    runs = _PRINTABLE.findall(data, 0, cut)
                     carry = data[cut:]
                 if runs:
                     values = pl.Series("v", [r.decode("utf-8", "replace") for r in runs])
-                    self._scan_values(values, str(path), kinds, tally, whole_cells=False)
+                    self._scan_lines(values, str(path), kinds, tally)
                 if not block:
                     break
 
@@ -592,7 +639,6 @@ class Scanner:
             infer_schema=False,
             encoding="utf8-lossy",
             truncate_ragged_lines=True,
-            missing_utf8_is_empty_string=False,
         )
         self._frame_into(frame, str(path), kinds, tally)
 
@@ -622,9 +668,8 @@ class Scanner:
         kinds: frozenset[str],
         tally: _Tally,
     ) -> None:
-        root = [("",), ()]  # values at the top level have no field name
         columns = [
-            (path or tuple(root[0]), _once(pl.Series(values, dtype=pl.String)))
+            (path, _once(pl.Series(values, dtype=pl.String)))
             for path, values in leaves.items()
             if values
         ]
@@ -651,7 +696,7 @@ class Scanner:
                     ((str(name),), _duckdb_column(con, schema, table, name)) for name in wanted
                 ]
                 self._scan_table(
-                    f"{path}#{_quote_label(schema)}.{_quote_label(table)}",
+                    f"{path}#{schema}.{table}",
                     columns,
                     [schema, table],
                     kinds,
@@ -675,9 +720,7 @@ class Scanner:
                     for row in con.execute(f"PRAGMA table_info({_sql_ident(table)})").fetchall()
                 ]
                 columns = [((str(name),), _sqlite_column(con, table, name)) for name in names]
-                self._scan_table(
-                    f"{path}#{_quote_label(table)}", columns, [table], kinds, tally
-                )
+                self._scan_table(f"{path}#{table}", columns, [table], kinds, tally)
         finally:
             con.close()
         # Deleted rows stay in a SQLite file's free pages until it is vacuumed.
@@ -699,10 +742,6 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("windows-1252", "replace")
-
-
-def _quote_label(name: str) -> str:
-    return name
 
 
 def _sql_ident(name: str) -> str:
@@ -791,7 +830,7 @@ def audit(
         if warehouse.exists():
             scanner._tree_into(warehouse, storage, tally, skip)
         if warehouse.parent.exists():
-            for sibling in sorted(warehouse.parent.glob(f"{glob_escape(warehouse.name)}?*")):
+            for sibling in sorted(warehouse.parent.glob(f"{glob.escape(warehouse.name)}?*")):
                 scanner._tree_into(sibling, storage, tally, skip)
         beside = warehouse.parent / "pseudonymised"
         if beside.exists():
@@ -803,7 +842,3 @@ def audit(
         if quarantine.exists():
             scanner._tree_into(quarantine, storage, tally, skip)
     return tally.findings()
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)

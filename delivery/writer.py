@@ -18,6 +18,10 @@ from pathlib import Path
 KEEP_PREVIOUS_RUNS = 2
 
 
+class ExportWriteError(OSError):
+    """The export could not be written; the previous one is untouched."""
+
+
 def runs_dir(export_dir: Path) -> Path:
     return export_dir.parent / f".{export_dir.name}-runs"
 
@@ -26,11 +30,24 @@ def runs_dir(export_dir: Path) -> Path:
 def staged_export(export_dir: Path) -> Iterator[Path]:
     """Yield an empty folder to write the export into; publish it if the block succeeds."""
     runs = runs_dir(export_dir)
-    runs.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    staging = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=runs))
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=runs))
+    except OSError as exc:
+        raise ExportWriteError(
+            f"cannot write the export under {export_dir.parent}: {exc.strerror}; check that "
+            "the folder exists, is writable and has free space (the previous export is "
+            "unchanged)"
+        ) from None
     try:
         yield staging
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ExportWriteError(
+            f"cannot write the export under {export_dir.parent}: {exc.strerror}; check free "
+            "space and permissions (the previous export is unchanged)"
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -39,7 +39,12 @@ class Delivery:
         return self.root / "restricted"
 
     def materialize(self, **overrides: str) -> dg.ExecuteInProcessResult:
-        resource = self.resource.model_copy(update=overrides) if overrides else self.resource
+        fields = {
+            name: getattr(self.resource, name)
+            for name in IPCResource.model_fields
+            if getattr(self.resource, name) is not None
+        }
+        resource = IPCResource(**(fields | overrides))
         with dg.DagsterInstance.ephemeral() as instance:
             return dg.materialize(
                 ALL_ASSETS,

@@ -1,0 +1,155 @@
+"""Faults a real delivery brings, through real materialisations and the real CLI.
+
+Each test is one entry of docs/fault-catalogue.md.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from delivery.manifest import verify_manifest
+from pipelines.cli import run_failures
+from pseudonymise.keys import Keyring, read_key_file
+from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
+
+
+def _delivery(tmp_path: Path) -> Delivery:
+    return make_delivery(
+        tmp_path,
+        WORKED_EXAMPLE / "landing",
+        WORKED_EXAMPLE / "reference",
+        period_end="2025-03-31",
+        recipients="site",
+    )
+
+
+def _manifest_key(delivery: Delivery) -> bytes:
+    secret, _ = read_key_file(delivery.key_file)
+    return Keyring.from_secret(secret).purpose("manifest")
+
+
+def _export_contents(export_dir: Path) -> dict[str, object]:
+    """Every export file's content: Parquet as rows, text files as text."""
+    contents: dict[str, object] = {}
+    for path in sorted(export_dir.resolve().rglob("*")):
+        name = path.relative_to(export_dir.resolve()).as_posix()
+        if path.suffix == ".parquet":
+            contents[name] = pl.read_parquet(path).to_dicts()
+        elif path.suffix in (".csv", ".jsonl"):
+            contents[name] = path.read_text()
+    return contents
+
+
+def test_a_redelivery_replaces_the_rows_it_repeats_and_counts_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    delivery = _delivery(tmp_path)
+    acute = pl.read_csv(delivery.landing / "acute.csv", infer_schema=False)
+    (delivery.landing / "acute.csv").unlink()
+    folder = delivery.landing / "acute"
+    folder.mkdir()
+    acute.write_csv(folder / "2025-03.csv")
+    # The re-delivery repeats the first 100 rows, with a corrected HRG on row 1.
+    corrected = acute.head(100).with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("XX99Z"))
+        .otherwise(pl.col("hrg_code"))
+        .alias("hrg_code")
+    )
+    corrected.write_csv(folder / "2025-04.csv")
+    assert delivery.materialize().success
+
+    reconciliation = pl.read_parquet(delivery.export_dir / "reconciliation.parquet")
+    row = reconciliation.filter(pl.col("source") == "acute").row(0, named=True)
+    assert row["rows_read"] == 4140 + 100
+    assert row["rows_replaced"] == 100
+    assert row["rows_accepted"] == 4136  # as the single delivery: nothing doubled
+    manifest = (delivery.export_dir / "manifest.json").read_text()
+    assert '"rows_replaced": 100' in manifest
+
+
+def test_two_runs_on_the_same_inputs_and_key_export_the_same_contents(tmp_path: Path) -> None:
+    delivery = _delivery(tmp_path)
+    assert delivery.materialize().success
+    first = _export_contents(delivery.export_dir)
+    assert delivery.materialize().success
+    assert _export_contents(delivery.export_dir) == first
+
+
+def test_a_missing_reference_table_stops_with_one_clear_line(tmp_path: Path) -> None:
+    delivery = _delivery(tmp_path)
+    (delivery.reference / "unit_costs.csv").unlink()
+    result = delivery.materialize()
+    assert not result.success
+    assert any("unit_costs.csv" in f for f in run_failures(result.all_events))
+
+
+def test_an_unwritable_export_location_fails_clearly_and_keeps_the_warehouse(
+    tmp_path: Path,
+) -> None:
+    delivery = _delivery(tmp_path)
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the export folder's parent should be")
+    result = delivery.materialize(export_dir=str(blocked / "exports"))
+    assert not result.success
+    failures = " ".join(run_failures(result.all_events))
+    assert "cannot write the export" in failures
+    assert delivery.warehouse.is_file()
+
+
+@pytest.mark.slow
+def test_killing_the_run_while_it_writes_exports_leaves_the_previous_export(
+    tmp_path: Path,
+) -> None:
+    delivery = _delivery(tmp_path)
+    assert delivery.materialize().success
+    published = delivery.export_dir.resolve()
+    key = _manifest_key(delivery)
+    assert verify_manifest(published, key) == []
+
+    env = os.environ | {
+        "IPC_LANDING_DIR": str(delivery.landing),
+        "IPC_REFERENCE_DIR": str(delivery.reference),
+        "IPC_WAREHOUSE": str(delivery.warehouse),
+        "IPC_EXPORT_DIR": str(delivery.export_dir),
+        "IPC_RESTRICTED_DIR": str(delivery.restricted),
+        "IPC_KEY_FILE": str(delivery.key_file),
+        "IPC_PERIOD_END": "2025-03-31",
+        "IPC_ENV": "production",
+        "IPC_RECIPIENTS": "site",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    runs = delivery.export_dir.parent / f".{delivery.export_dir.name}-runs"
+    before = {p.name for p in runs.iterdir()}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    staging = None
+    while time.monotonic() < deadline and process.poll() is None:
+        new = [p for p in runs.iterdir() if p.name not in before and not p.name.startswith(".")]
+        if new and any(new[0].iterdir()):  # its first files are written: kill it now
+            staging = new[0]
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.002)
+    assert staging is not None, "the run never started writing its export"
+    process.wait()
+
+    assert delivery.export_dir.resolve() == published
+    assert verify_manifest(published, key) == []
+    assert pl.read_parquet(published / "person_costs.parquet").height > 0
+
+    shutil.rmtree(tmp_path / "dagster_home", ignore_errors=True)
+    assert delivery.materialize().success
+    assert verify_manifest(delivery.export_dir.resolve(), key) == []
