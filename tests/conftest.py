@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pipelines.resources import IPCResource
 from pseudonymise.keys import write_key_file
 
 TESTS = Path(__file__).parent
+_EXIT_STATUS = pytest.StashKey[int]()
 WORKED_EXAMPLE = TESTS / "data" / "worked_example"
 
 
@@ -103,3 +105,21 @@ def _no_ipc_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("IPC_"):
             monkeypatch.delenv(name)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the process once pytest is done, so its summary is the last line printed.
+
+    duckdb's nanobind bindings print a benign "nanobind: leaked ..." list while the
+    interpreter shuts down (duckdb-python issue #522 era; no memory is lost), which
+    would otherwise follow, and bury, the test summary.
+    """
+    status = config.stash.get(_EXIT_STATUS, None)
+    if status is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
