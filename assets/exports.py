@@ -16,7 +16,6 @@ from costing.disclosure import DisclosureRule, k_from_settings
 from delivery import tables
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
-from delivery.scan import scan_export
 from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError, legacy_recipients
 from pseudonymise.open_pseudonymiser import WEAKER_THAN_DEFAULT
 
@@ -226,12 +225,13 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             passed=not problems,
             metadata={"problems": json_metadata(problems)},
         )
-    findings = [str(f) for f in scan_export(export_dir)]
+    # Every file was scanned before it was published; the manifests (checked below)
+    # prove the published bytes are the ones scanned.
     yield dg.AssetCheckResult(
         asset_key=["exports", "linked_dataset"],
         check_name="no_identifiers",
-        passed=not findings,
-        metadata={"findings": json_metadata(findings)},
+        passed=summary.identifier_findings == 0,
+        metadata={"identifier_shaped_values_found": summary.identifier_findings},
     )
     k = k_from_settings(reference_settings)
     smallest = []

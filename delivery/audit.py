@@ -51,7 +51,14 @@ from typing import Any
 import duckdb
 import polars as pl
 
-from pseudonymise.fingerprints import KINDS, canonical, fingerprint_messages, read_fingerprints
+from pseudonymise.fingerprints import (
+    KINDS,
+    MIN_LOCAL_ID_CHARS,
+    MIN_NAME_CHARS,
+    canonical,
+    fingerprint_messages,
+    read_fingerprints,
+)
 from pseudonymise.hashing import pseudonymise_expr
 from pseudonymise.identifiers import normalise_name
 
@@ -77,16 +84,28 @@ _SEP = r"[\s\-\x{2010}-\x{2015}\x{2212}]"
 _NHS = rf"\b[0-9]{{3}}{_SEP}?[0-9]{{3}}{_SEP}?[0-9]{{4}}\b"
 _POSTCODE = r"\b[A-Za-z]{1,2}[0-9][A-Za-z0-9]?[ \t]{0,2}[0-9][A-Za-z]{2}\b"
 _DATE = r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[^0-9]|$)"
-_ALNUM = r"[A-Za-z0-9]+"
+_ALNUM = rf"[A-Za-z0-9]{{{MIN_LOCAL_ID_CHARS},}}"
 _COMPOUND = r"[A-Za-z0-9]+(?:[\-/._][A-Za-z0-9]+)+"
 _WORD = r"\p{L}+(?:['\x{2019}\-]\p{L}+)*"
 # Words separated only by a short run of spaces or punctuation ("Mark Cook",
 # "COOK, Mark", "\"Mark\",\"Cook\""): adjacent words are taken from within a chain.
-_CHAIN = rf"{_WORD}(?:[^\p{{L}}\p{{N}}]{{1,4}}{_WORD})*"
+_CHAIN = rf"\b{_WORD}(?:[^\p{{L}}\p{{N}}]{{1,4}}{_WORD})*\b"
 _ISO_DATE_CHARS = 10
+# What a whole cell must look like to be worth putting in canonical form as a kind
+# (a cheap filter; the canonical rule decides).
+_CELL_SHAPES = {
+    "nhs_number": rf"^(?:\s|{_SEP}|[0-9]){{10,24}}$",
+    "local_patient_id": r"[A-Za-z0-9]",
+    "postcode": r"^\s*[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}\s*$",
+    "name": r"^[^0-9]*\pL[^0-9]*$",
+    "full_name": r"^[^0-9]*\pL[^0-9]*$",
+    "date_of_birth": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$",
+}
 # Whole cells longer than this are not identifiers (but are searched for tokens).
 _MAX_CELL_CHARS = 100
 _BATCH_VALUES = 500_000
+_BATCH_BYTES = 32 << 20
+_SQLITE_ROWS = 10_000
 _TEXT_BLOCK_BYTES = 16 << 20
 _PRINTABLE = re.compile(rb"[\t\x20-\x7e\x80-\xff]{4,}")
 _PRINTABLE_TAIL = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z")
@@ -138,31 +157,55 @@ class Finding:
 _CANDIDATE_SCHEMA = {"label": pl.String, "kind": pl.String, "canonical": pl.String}
 
 
-def _rule(tokens: pl.LazyFrame, kind: str) -> pl.LazyFrame:
-    """(label, kind, canonical) of the distinct strings in column ``t``."""
+def _rule(tokens: pl.DataFrame, kind: str, form: pl.Expr | None = None) -> pl.DataFrame:
+    """(label, kind, canonical) of the distinct strings in column ``t``.
+
+    ``form`` puts a token into canonical form; it defaults to the full rule of
+    :func:`pseudonymise.fingerprints.canonical`. A token cut out by one of the
+    patterns above already has its kind's shape, so a cheaper expression gives the
+    same canonical text; checks the fingerprints apply on top of the shape (not
+    ten identical digits, a real date) are not repeated: a candidate failing them
+    has no fingerprint to match.
+    """
+    value = canonical(kind, pl.col("t")) if form is None else form
     return (
         tokens.drop_nulls()
         .unique()
-        .select(
-            "label",
-            pl.lit(kind).alias("kind"),
-            canonical(kind, pl.col("t")).alias("canonical"),
-        )
+        .select("label", pl.lit(kind).alias("kind"), value.alias("canonical"))
         .drop_nulls()
     )
 
 
-def _extracted(values: pl.LazyFrame, tokens: pl.Expr) -> pl.LazyFrame:
+def _words(chains: pl.DataFrame) -> pl.DataFrame:
+    """(label, w): the words of each text in ``t``, each folded by ``normalise_name``.
+
+    For ASCII text that is upper case and A-Z only, done directly; the Unicode
+    decomposition, the slow step, only runs on text that needs it.
+    """
+    non_ascii = pl.col("t").str.contains(r"[^\x00-\x7f]")
+    plain = chains.filter(~non_ascii).select(
+        "label",
+        w=pl.col("t")
+        .str.to_uppercase()
+        .str.extract_all(_WORD)
+        .list.eval(pl.element().str.replace_all("[^A-Z]+", "")),
+    )
+    other = chains.filter(non_ascii).select(
+        "label",
+        w=pl.col("t").str.extract_all(_WORD).list.eval(normalise_name(pl.element())),
+    )
+    return pl.concat([plain, other])
+
+
+def _extracted(values: pl.DataFrame, tokens: pl.Expr) -> pl.DataFrame:
     return values.select("label", tokens.alias("t")).explode("t")
 
 
 def _name_plans(
-    values: pl.LazyFrame, kinds: frozenset[str], *, words_as_names: bool
-) -> list[pl.LazyFrame]:
+    values: pl.DataFrame, kinds: frozenset[str], *, words_as_names: bool
+) -> list[pl.DataFrame]:
     chains = _extracted(values, pl.col("v").str.extract_all(_CHAIN)).drop_nulls().unique()
-    words = chains.select(
-        "label", w=pl.col("t").str.extract_all(_WORD).list.eval(normalise_name(pl.element()))
-    )
+    words = _words(chains)
     n = pl.col("w").list.len()
     plans = []
     if "full_name" in kinds:
@@ -188,19 +231,26 @@ def _name_plans(
                 triples.select("label", t=pl.concat_str("a", "b", "c")),
             ]
         )
-        plans.append(_rule(joined, "full_name"))
+        plans.append(_rule(joined, "full_name", pl.col("t")))
     if words_as_names and "name" in kinds:
-        plans.append(_rule(words.select("label", t=pl.col("w")).explode("t"), "name"))
+        names = words.select("label", t=pl.col("w")).explode("t")
+        plans.append(
+            _rule(
+                names.filter(pl.col("t").str.len_bytes() >= MIN_NAME_CHARS),
+                "name",
+                pl.col("t"),
+            )
+        )
     return plans
 
 
-def _candidate_plan(
+def _candidates(
     values: pl.DataFrame,
     kinds: frozenset[str],
     *,
     whole_cells: bool,
     words_as_names: bool = False,
-) -> pl.LazyFrame:
+) -> pl.DataFrame:
     """Distinct (label, kind, canonical) candidates in labelled text values.
 
     ``values`` has columns ``label`` (where a value is) and ``v`` (a line of free
@@ -208,20 +258,21 @@ def _candidate_plan(
     every kind in ``kinds`` (the only way ``name`` is found unless
     ``words_as_names``).
     """
-    frame = values.lazy().select(pl.col("label"), pl.col("v").cast(pl.String)).drop_nulls()
-    frame = frame.unique().cache()
+    frame = values.select(pl.col("label"), pl.col("v").cast(pl.String)).drop_nulls().unique()
     v = pl.col("v")
-    spaced = v.str.replace_all("_", " ", literal=True)
-    plans: list[pl.LazyFrame] = []
+    # "_" is a word character to \b; make it a separator (nhs_9991234567, Mark_Cook).
+    spaced = frame.select("label", v=v.str.replace_all("_", " ", literal=True))
+    plans: list[pl.DataFrame] = []
+    t = pl.col("t")
     if "nhs_number" in kinds:
-        plans.append(_rule(_extracted(frame, spaced.str.extract_all(_NHS)), "nhs_number"))
+        nhs = _extracted(spaced, v.str.extract_all(_NHS))
+        plans.append(_rule(nhs, "nhs_number", t.str.replace_all("[^0-9]+", "")))
     if "postcode" in kinds:
-        plans.append(_rule(_extracted(frame, spaced.str.extract_all(_POSTCODE)), "postcode"))
+        postcodes = _extracted(spaced, v.str.extract_all(_POSTCODE))
+        plans.append(_rule(postcodes, "postcode", t.str.to_uppercase().str.replace_all(r"\s+", "")))
     if "date_of_birth" in kinds:
-        dates = _extracted(frame, spaced.str.extract_all(_DATE)).select(
-            "label", t=pl.col("t").str.slice(0, _ISO_DATE_CHARS)
-        )
-        plans.append(_rule(dates, "date_of_birth"))
+        dates = _extracted(spaced, v.str.extract_all(_DATE))
+        plans.append(_rule(dates, "date_of_birth", t.str.slice(0, _ISO_DATE_CHARS)))
     if "local_patient_id" in kinds:
         tokens = pl.concat(
             [
@@ -229,15 +280,21 @@ def _candidate_plan(
                 _extracted(frame, v.str.extract_all(_COMPOUND)),
             ]
         )
-        plans.append(_rule(tokens, "local_patient_id"))
+        plans.append(_rule(tokens, "local_patient_id", t.str.to_uppercase()))
     if {"name", "full_name"} & kinds:
-        plans.extend(_name_plans(frame, kinds, words_as_names=words_as_names))
+        plans.extend(_name_plans(spaced, kinds, words_as_names=words_as_names))
     if whole_cells:
-        cells = frame.filter(v.str.len_chars() <= _MAX_CELL_CHARS).select("label", t=v)
-        plans.extend(_rule(cells, kind) for kind in KINDS if kind in kinds)
+        cells = frame.filter(v.str.len_bytes() <= _MAX_CELL_CHARS).select("label", t=v)
+        plans.extend(
+            _rule(cells.filter(pl.col("t").str.contains(_CELL_SHAPES[kind])), kind)
+            for kind in KINDS
+            if kind in kinds
+        )
     if not plans:
-        return pl.LazyFrame(schema=_CANDIDATE_SCHEMA)
-    return pl.concat(plans).unique()
+        return pl.DataFrame(schema=_CANDIDATE_SCHEMA)
+    # Not made distinct across plans: a duplicate costs one more hash, less than a
+    # multi-column unique would; findings count distinct fingerprints anyway.
+    return pl.concat(plans)
 
 
 def _labelled(label: str, values: pl.Series) -> pl.DataFrame:
@@ -253,9 +310,7 @@ def candidate_tokens(text: str) -> dict[str, set[str]]:
     ``name`` only in whole table cells).
     """
     lines = pl.Series("v", [text]).str.split("\n").explode()
-    found = _candidate_plan(
-        _labelled("", lines), EXPORT_KINDS, whole_cells=False, words_as_names=True
-    ).collect()
+    found = _candidates(_labelled("", lines), EXPORT_KINDS, whole_cells=False, words_as_names=True)
     result: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for kind, value in found.select("kind", "canonical").iter_rows():
         result[kind].add(value)
@@ -312,54 +367,128 @@ def _json_leaves(value: Any, path: tuple[str, ...], out: dict[tuple[str, ...], l
 
 # --- The scanner -------------------------------------------------------------------
 
+ColumnBatches = Callable[[], Iterable[pl.Series]]
 
-class _Tally:
-    """Distinct fingerprints found, by (location, kind)."""
 
-    def __init__(self) -> None:
-        self.hits: dict[tuple[str, str], set[str]] = defaultdict(set)
+class _Session:
+    """One scan: values waiting to be checked (checked in large batches, whatever
+    file or table they came from) and what was found, by location.
+
+    A location is a prefix (a file, or a file and table) and a path of column or
+    field names. Names are checked like values when the findings are made, and a
+    name that is itself an identifier is shown as ``<identifier>``.
+    """
+
+    def __init__(self, scanner: "Scanner", kinds: frozenset[str]) -> None:
+        self.scanner = scanner
+        self.kinds = kinds
+        self.labels: list[tuple[str, tuple[str, ...]]] = []
+        self._label_ids: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.names: dict[str, set[str]] = defaultdict(set)  # name -> prefixes it appears in
+        self._pending: dict[bool, list[pl.DataFrame]] = {True: [], False: []}
+        self._rows = {True: 0, False: 0}
+        self._bytes = {True: 0, False: 0}
+        self.hits: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.unreadable: set[str] = set()
 
-    def add(self, hits: pl.DataFrame) -> None:
-        """Record hits (columns label, kind, fingerprint); the label is the location."""
+    def label(self, prefix: str, path: tuple[str, ...] = ()) -> int:
+        key = (prefix, path)
+        if key not in self._label_ids:
+            self._label_ids[key] = len(self.labels)
+            self.labels.append(key)
+        return self._label_ids[key]
+
+    def add_names(self, prefix: str, names: Iterable[str]) -> None:
+        if self.kinds:
+            for name in names:
+                self.names[name].add(prefix)
+
+    def add(self, prefix: str, path: tuple[str, ...], values: pl.Series, *, cells: bool) -> None:
+        """Queue values: table cells (``cells``) or lines of free text."""
+        if not self.kinds:
+            return
+        self.add_names(prefix, path)
+        values = values.cast(pl.String).drop_nulls()
+        if cells:
+            values = values.unique()
+        if values.is_empty():
+            return
+        label = pl.repeat(self.label(prefix, path), len(values), dtype=pl.UInt32, eager=True)
+        self._pending[cells].append(pl.DataFrame({"label": label, "v": values}))
+        self._rows[cells] += len(values)
+        self._bytes[cells] += int(values.str.len_bytes().sum() or 0)
+        if self._rows[cells] >= _BATCH_VALUES or self._bytes[cells] >= _BATCH_BYTES:
+            self.flush(cells)
+
+    def flush(self, cells: bool | None = None) -> None:
+        for which in (True, False) if cells is None else (cells,):
+            pending, self._pending[which] = self._pending[which], []
+            self._rows[which] = self._bytes[which] = 0
+            if not pending:
+                continue
+            values = pl.concat(pending)
+            for start in range(0, values.height, _BATCH_VALUES):
+                batch = values.slice(start, _BATCH_VALUES)
+                self.record(self.scanner._hits(_candidates(batch, self.kinds, whole_cells=which)))
+
+    def record(self, hits: pl.DataFrame) -> None:
         for label, kind, fingerprint in hits.select("label", "kind", "fingerprint").iter_rows():
             self.hits[(label, kind)].add(fingerprint)
 
-    def merge(self, other: "_Tally") -> None:
-        for where, fps in other.hits.items():
-            self.hits[where] |= fps
+    def fingerprints(self) -> set[str]:
+        return {fp for fps in self.hits.values() for fp in fps}
+
+    def merge(self, other: "_Session") -> None:
+        """Take over another (flushed) session's findings and names."""
+        for (label, kind), fps in other.hits.items():
+            self.hits[(self.label(*other.labels[label]), kind)] |= fps
+        for name, prefixes in other.names.items():
+            self.names[name] |= prefixes
         self.unreadable |= other.unreadable
 
     def findings(self) -> list[Finding]:
-        found = [Finding(loc, kind, len(fps)) for (loc, kind), fps in self.hits.items()]
+        self.flush()
+        by_location: dict[tuple[str, str], set[str]] = defaultdict(set)
+        hit_names: set[str] = set()
+        if self.names:
+            names = pl.Series(sorted(self.names), dtype=pl.String)
+            frame = pl.DataFrame({"label": pl.int_range(len(names), eager=True), "v": names})
+            hits = self.scanner._hits(_candidates(frame, self.kinds, whole_cells=True))
+            for index, kind, fingerprint in hits.select("label", "kind", "fingerprint").iter_rows():
+                name = names[index]
+                hit_names.add(name)
+                for prefix in self.names[name]:
+                    by_location[(f"{prefix}#{_COLUMN_NAMES}", kind)].add(fingerprint)
+        for (label, kind), fps in self.hits.items():
+            prefix, path = self.labels[label]
+            shown = ".".join(_REDACTED if part in hit_names else part for part in path)
+            by_location[(f"{prefix}#{shown}" if shown else prefix, kind)] |= fps
+        found = [Finding(loc, kind, len(fps)) for (loc, kind), fps in by_location.items()]
         found += [Finding(loc, UNREADABLE, 1) for loc in self.unreadable]
         return sorted(found)
-
-
-ColumnBatches = Callable[[], Iterable[pl.Series]]
 
 
 class Scanner:
     """Looks for fingerprinted identifiers in text, tables, files and folders.
 
     Args:
-        fingerprints: kind -> fingerprints, as :func:`pseudonymise.fingerprints.read_fingerprints`
-            returns.
+        fingerprints: kind -> fingerprints, as
+            :func:`pseudonymise.fingerprints.read_fingerprints` returns.
         key: the HMAC key the fingerprints were made with
             (:func:`pseudonymise.fingerprints.fingerprint_key`).
 
     Every ``scan_*`` method returns findings sorted by location and kind; ``kinds``
     narrows what is looked for (default :data:`STORAGE_KINDS`; exports use
-    :data:`EXPORT_KINDS`).
+    :data:`EXPORT_KINDS`). Kinds without any fingerprint are not looked for.
     """
 
     def __init__(self, fingerprints: Mapping[str, Iterable[str]], key: bytes) -> None:
         kinds: list[str] = []
         values: list[str] = []
         for kind, fps in fingerprints.items():
-            fps = list(fps)
-            kinds += [kind] * len(fps)
-            values += fps
+            listed = list(fps)
+            kinds += [kind] * len(listed)
+            values += listed
         self._table = pl.DataFrame(
             {"kind": kinds, "fingerprint": values},
             schema={"kind": pl.String, "fingerprint": pl.String},
@@ -367,84 +496,17 @@ class Scanner:
         self._present = frozenset(self._table.get_column("kind").unique().to_list())
         self._key = key
 
-    # -- matching
-
-    def _hits(self, candidates: pl.LazyFrame) -> pl.DataFrame:
+    def _hits(self, candidates: pl.DataFrame) -> pl.DataFrame:
         """The candidates whose fingerprint is known: label, kind, canonical, fingerprint."""
         hashed = candidates.filter(pl.col("kind").is_in(list(self._present))).with_columns(
             fingerprint=pseudonymise_expr(
                 self._key, fingerprint_messages(pl.col("kind"), pl.col("canonical"))
             )
         )
-        return hashed.join(self._table.lazy(), on=["kind", "fingerprint"], how="semi").collect()
+        return hashed.join(self._table, on=["kind", "fingerprint"], how="semi")
 
-    def _active(self, kinds: Iterable[str]) -> frozenset[str]:
-        return frozenset(kinds) & self._present
-
-    def _scan_labelled(
-        self, values: pl.DataFrame, kinds: frozenset[str], tally: _Tally, *, whole_cells: bool
-    ) -> None:
-        """Scan a frame of (label, v) in batches; hits are recorded under their label."""
-        if not kinds:
-            return
-        for start in range(0, values.height, _BATCH_VALUES):
-            batch = values.slice(start, _BATCH_VALUES)
-            tally.add(self._hits(_candidate_plan(batch, kinds, whole_cells=whole_cells)))
-
-    def _name_hits(self, names: Iterable[str], kinds: frozenset[str]) -> set[str]:
-        """Which of these column, field or table names are themselves identifiers."""
-        distinct = pl.Series(sorted(set(names)), dtype=pl.String)
-        if distinct.is_empty():
-            return set()
-        frame = pl.DataFrame({"label": distinct, "v": distinct})
-        hits = self._hits(_candidate_plan(frame, kinds, whole_cells=True))
-        return set(hits.get_column("label").to_list())
-
-    def _scan_table(
-        self,
-        prefix: str,
-        columns: Sequence[tuple[tuple[str, ...], ColumnBatches]],
-        extra_names: Iterable[str],
-        kinds: frozenset[str],
-        tally: _Tally,
-    ) -> None:
-        """Scan named columns; ``prefix`` is the file (and table) part of the location.
-
-        Each column yields batches of values (possibly nested); their names, and
-        ``extra_names`` (struct fields, table names), are checked first so that a
-        name that is itself an identifier is never written into a finding.
-        """
-        if not kinds:
-            return
-        names = [part for path, _ in columns for part in path] + list(extra_names)
-        hit_names = self._name_hits(names, kinds)
-        if hit_names:
-            shown = pl.Series(sorted(hit_names), dtype=pl.String)
-            frame = _labelled(f"{prefix}#{_COLUMN_NAMES}", shown)
-            self._scan_labelled(frame, kinds, tally, whole_cells=True)
-
-        def label(path: tuple[str, ...]) -> str:
-            shown = ".".join(_REDACTED if part in hit_names else part for part in path)
-            return f"{prefix}#{shown}" if shown else prefix
-
-        pending: list[pl.DataFrame] = []
-        rows = 0
-        for path, batches in columns:
-            for batch in batches():
-                for leaf_path, leaf in _leaves(batch, path):
-                    distinct = leaf.unique()
-                    pending.append(_labelled(label(leaf_path), distinct))
-                    rows += len(distinct)
-                    if rows >= _BATCH_VALUES:
-                        self._scan_labelled(pl.concat(pending), kinds, tally, whole_cells=True)
-                        pending, rows = [], 0
-        if pending:
-            self._scan_labelled(pl.concat(pending), kinds, tally, whole_cells=True)
-
-    def _scan_lines(
-        self, lines: pl.Series, location: str, kinds: frozenset[str], tally: _Tally
-    ) -> None:
-        self._scan_labelled(_labelled(location, lines), kinds, tally, whole_cells=False)
+    def _session(self, kinds: Iterable[str]) -> _Session:
+        return _Session(self, frozenset(kinds) & self._present)
 
     # -- public scanning methods
 
@@ -452,289 +514,295 @@ class Scanner:
         self, text: str, location: str, kinds: Iterable[str] = STORAGE_KINDS
     ) -> list[Finding]:
         """Free text (a log, a message): tokens only; ``name`` is never looked for."""
-        tally = _Tally()
-        lines = pl.Series("v", [text]).str.split("\n").explode()
-        self._scan_lines(lines, location, self._active(kinds), tally)
-        return tally.findings()
+        session = self._session(kinds)
+        session.add(location, (), _lines(text), cells=False)
+        return session.findings()
 
     def scan_frame(
         self, frame: pl.DataFrame, location: str, kinds: Iterable[str] = STORAGE_KINDS
     ) -> list[Finding]:
-        """A table: every cell whole and the tokens in it; nested columns flattened."""
-        tally = _Tally()
-        self._frame_into(frame, location, self._active(kinds), tally)
-        return tally.findings()
+        """A table: every cell whole and the tokens in it; nested columns flattened.
 
-    def _frame_into(
-        self, frame: pl.DataFrame, prefix: str, kinds: frozenset[str], tally: _Tally
-    ) -> None:
-        columns = [((name,), _once(frame.get_column(name))) for name in frame.columns]
-        fields = [f for dtype in frame.dtypes for f in _field_names(dtype)]
-        self._scan_table(prefix, columns, fields, kinds, tally)
+        Findings are located ``<location>#<column>`` (``column.field`` for a field
+        of a struct column).
+        """
+        session = self._session(kinds)
+        _frame_into(frame, location, session)
+        return session.findings()
 
     def scan_file(self, path: Path, kinds: Iterable[str] = STORAGE_KINDS) -> list[Finding]:
         """One file, by what it is: SQLite, DuckDB and Parquet by their magic bytes,
-        ``.csv``, ``.jsonl``/``.ndjson`` and ``.json`` by suffix, other text as
-        free text, anything else as the printable strings in its bytes."""
-        tally = _Tally()
-        self._file_into(Path(path), self._active(kinds), tally)
-        return tally.findings()
+        ``.csv``, ``.jsonl``/``.ndjson`` and ``.json`` by suffix (each read as a
+        table), other text as free text, anything else as the printable runs in
+        its bytes (like ``strings``)."""
+        session = self._session(kinds)
+        _file_into(Path(path), session)
+        return session.findings()
 
     def scan_duckdb(self, path: Path, kinds: Iterable[str] = STORAGE_KINDS) -> list[Finding]:
-        """Every column of every table in a DuckDB file (opened read-only, then closed)."""
-        tally = _Tally()
-        active = self._active(kinds)
-        self._guarded(
-            Path(path), active, tally, lambda: self._duckdb_into(Path(path), active, tally)
-        )
-        return tally.findings()
+        """Every column of every table in a DuckDB file (opened read-only, then closed).
+
+        Findings are located ``<path>#<schema>.<table>#<column>``.
+        """
+        session = self._session(kinds)
+        _guarded(Path(path), session, lambda: _duckdb_into(Path(path), session))
+        return session.findings()
 
     def scan_sqlite(self, path: Path, kinds: Iterable[str] = STORAGE_KINDS) -> list[Finding]:
         """Every column of every table in a SQLite file (Dagster's run, event and
-        schedule storage), read-only; then the file's raw bytes, which still hold
-        deleted rows, for anything the tables did not show."""
-        tally = _Tally()
-        active = self._active(kinds)
-        self._guarded(
-            Path(path), active, tally, lambda: self._sqlite_into(Path(path), active, tally)
-        )
-        return tally.findings()
+        schedule storage), read-only; then the file's raw bytes, which keep deleted
+        rows until the file is vacuumed, for anything the tables did not show.
+
+        Findings are located ``<path>#<table>#<column>``, and
+        ``<path> (raw bytes: ...)`` for what only the raw bytes held.
+        """
+        session = self._session(kinds)
+        _guarded(Path(path), session, lambda: _sqlite_into(Path(path), session))
+        return session.findings()
 
     def scan_tree(
-        self,
-        root: Path,
-        kinds: Iterable[str],
-        skip: Iterable[Path] = (),
+        self, root: Path, kinds: Iterable[str], skip: Iterable[Path] = ()
     ) -> list[Finding]:
         """Every file below ``root`` (a symbolic link at ``root`` is followed; links
         below it to folders are not), except the paths in ``skip`` and below them."""
-        tally = _Tally()
-        self._tree_into(Path(root), self._active(kinds), tally, skip)
-        return tally.findings()
+        session = self._session(kinds)
+        _tree_into(Path(root), session, skip)
+        return session.findings()
 
-    # -- dispatch
 
-    def _tree_into(
-        self, root: Path, kinds: frozenset[str], tally: _Tally, skip: Iterable[Path] = ()
-    ) -> None:
-        skipped = {Path(p).resolve() for p in skip}
-        root = root.resolve()
-        if root.is_file():
-            self._file_into(root, kinds, tally)
-            return
-        for folder, dirs, files in os.walk(root):
-            here = Path(folder)
-            dirs[:] = sorted(d for d in dirs if (here / d).resolve() not in skipped)
-            for name in sorted(files):
-                path = here / name
-                if path.resolve() in skipped or not path.is_file():
-                    continue
-                self._file_into(path, kinds, tally)
+# --- Reading each kind of file into a session --------------------------------------
 
-    def _file_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        if not kinds:
-            return
-        try:
-            with path.open("rb") as handle:
-                head = handle.read(_SNIFF_BYTES)
-        except OSError:
-            tally.unreadable.add(str(path))
-            return
-        suffix = path.suffix.lower()
-        if head.startswith(_SQLITE_MAGIC):
-            self._guarded(path, kinds, tally, lambda: self._sqlite_into(path, kinds, tally))
-        elif head[_DUCKDB_MAGIC_OFFSET : _DUCKDB_MAGIC_OFFSET + 4] == _DUCKDB_MAGIC:
-            self._guarded(path, kinds, tally, lambda: self._duckdb_into(path, kinds, tally))
-        elif head.startswith(_PARQUET_MAGIC) or suffix == ".parquet":
-            self._guarded(path, kinds, tally, lambda: self._parquet_into(path, kinds, tally))
-        elif head.startswith(_GZIP_MAGIC):
-            self._guarded(path, kinds, tally, lambda: self._text_into(path, kinds, tally, gz=True))
-        elif suffix == ".csv":
-            self._or_text(path, kinds, tally, lambda t: self._csv_into(path, kinds, t))
-        elif suffix in (".jsonl", ".ndjson"):
-            self._or_text(path, kinds, tally, lambda t: self._jsonl_into(path, kinds, t))
-        elif suffix == ".json":
-            self._or_text(path, kinds, tally, lambda t: self._json_into(path, kinds, t))
-        elif suffix in _TEXT_SUFFIXES or b"\x00" not in head:
-            self._text_into(path, kinds, tally)
-        else:
-            self._strings_into(path, kinds, tally)
 
-    def _guarded(
-        self, path: Path, kinds: frozenset[str], tally: _Tally, scan: Callable[[], None]
-    ) -> None:
-        """Run a structured scan; if the file cannot be parsed, scan its raw bytes
-        and report it as unreadable (the byte scan misses compressed data)."""
-        try:
-            scan()
-        except _PARSE_ERRORS:
-            tally.unreadable.add(str(path))
-            with contextlib.suppress(OSError):
-                self._strings_into(path, kinds, tally)
+def _lines(text: str) -> pl.Series:
+    return pl.Series("v", [text]).str.split("\n").explode()
 
-    def _or_text(
-        self,
-        path: Path,
-        kinds: frozenset[str],
-        tally: _Tally,
-        scan: Callable[[_Tally], None],
-    ) -> None:
-        """Scan a text format as a table; if it does not parse, scan it as free text."""
-        attempt = _Tally()
-        try:
-            scan(attempt)
-        except _PARSE_ERRORS:
-            self._guarded(path, kinds, tally, lambda: self._text_into(path, kinds, tally))
-            return
-        tally.merge(attempt)
 
-    # -- formats
+def _frame_into(frame: pl.DataFrame, prefix: str, session: _Session) -> None:
+    session.add_names(prefix, (f for dtype in frame.dtypes for f in _field_names(dtype)))
+    for column in frame.iter_columns():
+        for path, leaf in _leaves(column, (column.name,)):
+            session.add(prefix, path, leaf, cells=True)
 
-    def _text_into(self, path: Path, kinds: frozenset[str], tally: _Tally, *, gz: bool = False):
-        opener = gzip.open if gz else open
-        with opener(path, "rb") as handle:
-            while True:
-                lines = handle.readlines(_TEXT_BLOCK_BYTES)
-                if not lines:
-                    break
-                text = _decode(b"".join(lines))
-                values = pl.Series("v", [text]).str.split("\n").explode()
-                self._scan_lines(values, str(path), kinds, tally)
 
-    def _strings_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        """The printable runs in a binary file (like ``strings``), as free text."""
+def _tree_into(root: Path, session: _Session, skip: Iterable[Path] = ()) -> None:
+    skipped = {Path(p).resolve() for p in skip}
+    root = root.resolve()
+    if root in skipped:
+        return
+    if root.is_file():
+        _file_into(root, session)
+        return
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder)
+        dirs[:] = sorted(d for d in dirs if (here / d).resolve() not in skipped)
+        for name in sorted(files):
+            path = here / name
+            if path.resolve() in skipped or not path.is_file():
+                continue
+            _file_into(path, session)
+
+
+def _file_into(path: Path, session: _Session) -> None:
+    if not session.kinds:
+        return
+    try:
         with path.open("rb") as handle:
-            carry = b""
-            while True:
-                block = handle.read(_TEXT_BLOCK_BYTES)
-                data = carry + block
-                if not block:
-                    runs = _PRINTABLE.findall(data)
-                    carry = b""
-                else:
-                    # keep a run that touches the end of the block for the next one
-                    tail = _PRINTABLE_TAIL.search(data)
-                    cut = tail.start() if tail and tail.start() > 0 else len(data)
-                    runs = _PRINTABLE.findall(data, 0, cut)
-                    carry = data[cut:]
-                if runs:
-                    values = pl.Series("v", [r.decode("utf-8", "replace") for r in runs])
-                    self._scan_lines(values, str(path), kinds, tally)
-                if not block:
-                    break
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        session.unreadable.add(str(path))
+        return
+    suffix = path.suffix.lower()
+    if head.startswith(_SQLITE_MAGIC):
+        _guarded(path, session, lambda: _sqlite_into(path, session))
+    elif head[_DUCKDB_MAGIC_OFFSET : _DUCKDB_MAGIC_OFFSET + 4] == _DUCKDB_MAGIC:
+        _guarded(path, session, lambda: _duckdb_into(path, session))
+    elif head.startswith(_PARQUET_MAGIC) or suffix == ".parquet":
+        _guarded(path, session, lambda: _parquet_into(path, session))
+    elif head.startswith(_GZIP_MAGIC):
+        _guarded(path, session, lambda: _text_into(path, session, gz=True))
+    elif suffix == ".csv":
+        _or_text(path, session, _csv_into)
+    elif suffix in (".jsonl", ".ndjson"):
+        _or_text(path, session, _jsonl_into)
+    elif suffix == ".json":
+        _or_text(path, session, _json_into)
+    elif suffix in _TEXT_SUFFIXES or b"\x00" not in head:
+        _guarded(path, session, lambda: _text_into(path, session))
+    else:
+        _guarded(path, session, lambda: _strings_into(path, session))
 
-    def _parquet_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        schema = pl.read_parquet_schema(path)
 
-        def column(name: str) -> ColumnBatches:
-            return lambda: [pl.scan_parquet(path).select(pl.col(name)).collect().to_series()]
+def _guarded(path: Path, session: _Session, scan: Callable[[], None]) -> None:
+    """Run a structured scan; if the file cannot be parsed, scan its raw bytes and
+    report it as unreadable (the byte scan misses compressed data)."""
+    try:
+        scan()
+    except _PARSE_ERRORS:
+        session.unreadable.add(str(path))
+        with contextlib.suppress(OSError):
+            _strings_into(path, session)
 
-        columns = [((name,), column(name)) for name in schema]
-        fields = [f for dtype in schema.values() for f in _field_names(dtype)]
-        self._scan_table(str(path), columns, fields, kinds, tally)
 
-    def _csv_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        frame = pl.read_csv(
-            path,
-            infer_schema=False,
-            encoding="utf8-lossy",
-            truncate_ragged_lines=True,
-        )
-        self._frame_into(frame, str(path), kinds, tally)
+def _or_text(path: Path, session: _Session, scan: Callable[[Path, _Session], None]) -> None:
+    """Scan a text format as a table; if it does not parse, scan it as free text."""
+    attempt = _Session(session.scanner, session.kinds)
+    try:
+        scan(path, attempt)
+        attempt.flush()
+    except _PARSE_ERRORS:
+        _guarded(path, session, lambda: _text_into(path, session))
+        return
+    session.merge(attempt)
 
-    def _jsonl_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        try:
-            frame = pl.read_ndjson(path, infer_schema_length=None)
-        except pl.exceptions.PolarsError:
-            out: dict[tuple[str, ...], list[str]] = defaultdict(list)
-            with path.open("rb") as handle:
-                for line in handle:
-                    if line.strip():
-                        _json_leaves(json.loads(line), (), out)
-            self._json_table_into(str(path), out, kinds, tally)
-            return
-        self._frame_into(frame, str(path), kinds, tally)
 
-    def _json_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        out: dict[tuple[str, ...], list[str]] = defaultdict(list)
+def _text_into(path: Path, session: _Session, *, gz: bool = False) -> None:
+    opener: Callable[..., Any] = gzip.open if gz else open
+    with opener(path, "rb") as handle:
+        while True:
+            lines = handle.readlines(_TEXT_BLOCK_BYTES)
+            if not lines:
+                break
+            session.add(str(path), (), _lines(_decode(b"".join(lines))), cells=False)
+
+
+def _strings_into(path: Path, session: _Session, location: str | None = None) -> None:
+    """The printable runs in a binary file (like ``strings``), as free text."""
+    where = str(path) if location is None else location
+    with path.open("rb") as handle:
+        carry = b""
+        while True:
+            block = handle.read(_TEXT_BLOCK_BYTES)
+            data = carry + block
+            if block:
+                # keep a run that touches the end of the block for the next one
+                tail = _PRINTABLE_TAIL.search(data)
+                cut = tail.start() if tail and tail.start() > 0 else len(data)
+            else:
+                cut = len(data)
+            runs = _PRINTABLE.findall(data, 0, cut)
+            carry = data[cut:]
+            if runs:
+                values = pl.Series("v", [r.decode("utf-8", "replace") for r in runs])
+                session.add(where, (), values, cells=False)
+            if not block:
+                break
+
+
+def _parquet_into(path: Path, session: _Session) -> None:
+    schema = pl.read_parquet_schema(path)
+    prefix = str(path)
+    session.add_names(prefix, (f for dtype in schema.values() for f in _field_names(dtype)))
+    for name in schema:
+        column = pl.scan_parquet(path).select(pl.col(name)).collect().to_series()
+        for leaf_path, leaf in _leaves(column, (name,)):
+            session.add(prefix, leaf_path, leaf, cells=True)
+
+
+def _csv_into(path: Path, session: _Session) -> None:
+    frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True)
+    _frame_into(frame, str(path), session)
+
+
+def _jsonl_into(path: Path, session: _Session) -> None:
+    try:
+        frame = pl.read_ndjson(path, infer_schema_length=None)
+    except pl.exceptions.PolarsError:
+        leaves: dict[tuple[str, ...], list[str]] = defaultdict(list)
         with path.open("rb") as handle:
-            _json_leaves(json.load(handle), (), out)
-        self._json_table_into(str(path), out, kinds, tally)
+            for line in handle:
+                if line.strip():
+                    _json_leaves(json.loads(line), (), leaves)
+        _json_table_into(str(path), leaves, session)
+        return
+    _frame_into(frame, str(path), session)
 
-    def _json_table_into(
-        self,
-        prefix: str,
-        leaves: dict[tuple[str, ...], list[str]],
-        kinds: frozenset[str],
-        tally: _Tally,
-    ) -> None:
-        columns = [
-            (path, _once(pl.Series(values, dtype=pl.String)))
-            for path, values in leaves.items()
-            if values
-        ]
-        names = [part for path in leaves for part in path]
-        self._scan_table(prefix, columns, names, kinds, tally)
 
-    def _duckdb_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            tables = con.execute(
-                "SELECT table_schema, table_name FROM information_schema.tables "
-                "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
-                "ORDER BY 1, 2"
+def _json_into(path: Path, session: _Session) -> None:
+    leaves: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    with path.open("rb") as handle:
+        _json_leaves(json.load(handle), (), leaves)
+    _json_table_into(str(path), leaves, session)
+
+
+def _json_table_into(
+    prefix: str, leaves: dict[tuple[str, ...], list[str]], session: _Session
+) -> None:
+    session.add_names(prefix, (part for path in leaves for part in path))
+    for path, values in leaves.items():
+        session.add(prefix, path, pl.Series(values, dtype=pl.String), cells=True)
+
+
+def _duckdb_into(path: Path, session: _Session) -> None:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_type = 'BASE TABLE' "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        for schema, table in tables:
+            described = con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_catalog = current_database() AND table_schema = ? "
+                "AND table_name = ? ORDER BY ordinal_position",
+                [schema, table],
             ).fetchall()
-            for schema, table in tables:
-                described = con.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_catalog = current_database() AND table_schema = ? "
-                    "AND table_name = ? ORDER BY ordinal_position",
-                    [schema, table],
-                ).fetchall()
-                wanted = [name for name, dtype in described if dtype != "BOOLEAN"]
-                columns = [
-                    ((str(name),), _duckdb_column(con, schema, table, name)) for name in wanted
-                ]
-                self._scan_table(
-                    f"{path}#{schema}.{table}",
-                    columns,
-                    [schema, table],
-                    kinds,
-                    tally,
+            prefix = f"{path}#{schema}.{table}"
+            session.add_names(prefix, (schema, table))
+            for name, dtype in described:
+                if dtype == "BOOLEAN":
+                    continue
+                query = (
+                    f"SELECT DISTINCT {_sql_ident(name)} "
+                    f"FROM {_sql_ident(schema)}.{_sql_ident(table)}"
                 )
-        finally:
-            con.close()
-
-    def _sqlite_into(self, path: Path, kinds: frozenset[str], tally: _Tally) -> None:
-        con = _sqlite_connect(path)
-        try:
-            tables = [
-                row[0]
-                for row in con.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-                ).fetchall()
-            ]
-            for table in tables:
-                names = [
-                    row[1]
-                    for row in con.execute(f"PRAGMA table_info({_sql_ident(table)})").fetchall()
-                ]
-                columns = [((str(name),), _sqlite_column(con, table, name)) for name in names]
-                self._scan_table(f"{path}#{table}", columns, [table], kinds, tally)
-        finally:
-            con.close()
-        # Deleted rows stay in a SQLite file's free pages until it is vacuumed.
-        residue = _Tally()
-        self._strings_into(path, kinds, residue)
-        seen = {fp for fps in tally.hits.values() for fp in fps}
-        for (_, kind), fps in residue.hits.items():
-            new = fps - seen
-            if new:
-                tally.hits[(f"{path} (raw bytes: deleted or unreadable rows)", kind)] |= new
+                for record_batch in con.sql(query).fetch_arrow_reader(_BATCH_VALUES):
+                    frame = pl.from_arrow(record_batch)
+                    assert isinstance(frame, pl.DataFrame)
+                    column = frame.to_series()
+                    session.add_names(prefix, _field_names(column.dtype))
+                    for leaf_path, leaf in _leaves(column, (str(name),)):
+                        session.add(prefix, leaf_path, leaf, cells=True)
+    finally:
+        con.close()
 
 
-def _once(series: pl.Series) -> ColumnBatches:
-    return lambda: [series]
+def _sqlite_into(path: Path, session: _Session) -> None:
+    tables_session = _Session(session.scanner, session.kinds)
+    con = _sqlite_connect(path)
+    try:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            ).fetchall()
+        ]
+        for table in tables:
+            prefix = f"{path}#{table}"
+            tables_session.add_names(prefix, (table,))
+            columns = con.execute(f"PRAGMA table_info({_sql_ident(table)})").fetchall()
+            for column in (row[1] for row in columns):
+                cursor = con.execute(
+                    f"SELECT {_sql_ident(column)} FROM {_sql_ident(table)} "
+                    f"WHERE {_sql_ident(column)} IS NOT NULL"
+                )
+                while rows := cursor.fetchmany(_SQLITE_ROWS):
+                    values = pl.Series([_sqlite_text(row[0]) for row in rows], dtype=pl.String)
+                    tables_session.add(prefix, (str(column),), values, cells=True)
+    finally:
+        con.close()
+    tables_session.flush()
+    # Deleted rows stay in a SQLite file's free pages until it is vacuumed.
+    raw = _Session(session.scanner, session.kinds)
+    _strings_into(path, raw, f"{path} (raw bytes: deleted or unreadable rows)")
+    raw.flush()
+    seen = tables_session.fingerprints()
+    for key, fps in list(raw.hits.items()):
+        raw.hits[key] = fps - seen
+        if not raw.hits[key]:
+            del raw.hits[key]
+    session.merge(tables_session)
+    session.merge(raw)
 
 
 def _decode(data: bytes) -> str:
@@ -748,22 +816,6 @@ def _sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _duckdb_column(
-    con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str
-) -> ColumnBatches:
-    def batches() -> Iterator[pl.Series]:
-        query = (
-            f"SELECT DISTINCT {_sql_ident(column)} FROM {_sql_ident(schema)}.{_sql_ident(table)}"
-        )
-        reader = con.sql(query).fetch_arrow_reader(_BATCH_VALUES)
-        for record_batch in reader:
-            frame = pl.from_arrow(record_batch)
-            assert isinstance(frame, pl.DataFrame)
-            yield frame.to_series()
-
-    return batches
-
-
 def _sqlite_connect(path: Path) -> sqlite3.Connection:
     uri = "file:" + urllib.parse.quote(str(path.resolve()))
     try:
@@ -773,21 +825,6 @@ def _sqlite_connect(path: Path) -> sqlite3.Connection:
     except sqlite3.Error:
         # a database in WAL mode whose -shm cannot be created: read it as a snapshot
         return sqlite3.connect(f"{uri}?immutable=1", uri=True)
-
-
-def _sqlite_column(con: sqlite3.Connection, table: str, column: str) -> ColumnBatches:
-    def batches() -> Iterator[pl.Series]:
-        cursor = con.execute(
-            f"SELECT {_sql_ident(column)} FROM {_sql_ident(table)} "
-            f"WHERE {_sql_ident(column)} IS NOT NULL"
-        )
-        while True:
-            rows = cursor.fetchmany(10_000)
-            if not rows:
-                break
-            yield pl.Series([_sqlite_text(row[0]) for row in rows], dtype=pl.String)
-
-    return batches
 
 
 def _sqlite_text(value: object) -> str:
@@ -809,36 +846,39 @@ def audit(
 ) -> list[Finding]:
     """Look for the fingerprinted identifiers everywhere the pipeline's data rests.
 
-    * ``export_dir`` (every file, all kinds including ``date_of_birth``);
-    * ``warehouse``: the DuckDB file (every table), files beside it named after it
-      (its ``.wal``), and the ``pseudonymised/`` Parquet folder beside it;
+    * ``export_dir``: every file, every kind including ``date_of_birth``;
+    * ``warehouse``: the DuckDB file (every table), files beside it whose names
+      start with its name (its ``.wal``), and the ``pseudonymised/`` folder of
+      Parquet beside it;
     * ``dagster_home``: everything under it (SQLite run, event and schedule
       storage, compute logs, IO manager outputs);
     * ``restricted_dir/quarantine``.
 
-    Missing locations are skipped; the fingerprint files are never scanned. An
-    empty list means nothing was found.
+    Outside exports, ``date_of_birth`` is not looked for. Missing locations are
+    skipped; the fingerprint files are never scanned. An empty list means nothing
+    was found; a finding of kind ``unreadable`` means a file could not be checked
+    properly.
     """
     scanner = Scanner(read_fingerprints(fingerprint_paths), key)
     skip = [Path(p) for p in fingerprint_paths]
-    tally = _Tally()
+    exports = scanner._session(EXPORT_KINDS)
     if export_dir is not None and Path(export_dir).exists():
-        scanner._tree_into(Path(export_dir), scanner._active(EXPORT_KINDS), tally, skip)
-    storage = scanner._active(STORAGE_KINDS)
+        _tree_into(Path(export_dir), exports, skip)
+    storage = scanner._session(STORAGE_KINDS)
     if warehouse is not None:
         warehouse = Path(warehouse)
         if warehouse.exists():
-            scanner._tree_into(warehouse, storage, tally, skip)
+            _tree_into(warehouse, storage, skip)
         if warehouse.parent.exists():
             for sibling in sorted(warehouse.parent.glob(f"{glob.escape(warehouse.name)}?*")):
-                scanner._tree_into(sibling, storage, tally, skip)
+                _tree_into(sibling, storage, skip)
         beside = warehouse.parent / "pseudonymised"
         if beside.exists():
-            scanner._tree_into(beside, storage, tally, skip)
+            _tree_into(beside, storage, skip)
     if dagster_home is not None and Path(dagster_home).exists():
-        scanner._tree_into(Path(dagster_home), storage, tally, skip)
+        _tree_into(Path(dagster_home), storage, skip)
     if restricted_dir is not None:
         quarantine = Path(restricted_dir) / "quarantine"
         if quarantine.exists():
-            scanner._tree_into(quarantine, storage, tally, skip)
-    return tally.findings()
+            _tree_into(quarantine, storage, skip)
+    return sorted(exports.findings() + storage.findings())

@@ -18,7 +18,7 @@ from costing.disclosure import DisclosureRule, k_anonymise
 from costing.period import fy_file_label
 from delivery import tables
 from delivery.manifest import write_manifest
-from delivery.scan import scan_export
+from delivery.scan import Finding, scan_frame, scan_json_lines
 from delivery.writer import staged_export
 from pseudonymise.open_pseudonymiser import WEAKER_THAN_DEFAULT
 from schemas.exports import EXPORT_MODELS
@@ -45,6 +45,7 @@ class ExportSummary:
     recipients: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     k_anonymity: dict[str, Any] = field(default_factory=dict)
+    identifier_findings: int = 0
 
 
 def _parquet(frame: pl.DataFrame, path: Path) -> None:
@@ -116,12 +117,13 @@ def write_export(
         statements = tables.statements(con, cashable_settings)
         statement_dir = staging / "individual_statements"
         statement_dir.mkdir()
+        statement_findings: list[Finding] = []
         years = sorted(person_costs["financial_year"].unique().to_list())
         for year in years:
             lines = [json.dumps(s) for s in statements if s["financial_year"] == year]
-            (statement_dir / f"{fy_file_label(year)}.jsonl").write_text(
-                "".join(line + "\n" for line in lines)
-            )
+            text = "".join(line + "\n" for line in lines)
+            (statement_dir / f"{fy_file_label(year)}.jsonl").write_text(text)
+            statement_findings += scan_json_lines(text, f"individual_statements/{year}")
         summary.rows |= {
             "person_costs": person_costs.height,
             "cohort_reference_costs": reference_costs.height,
@@ -156,7 +158,11 @@ def write_export(
             summary.rows[f"linked/{recipient}/activity"] = activity.height
             summary.rows[f"linked/{recipient}/persons"] = persons.height
 
-        problems = [str(f) for f in scan_export(staging)]
+        findings = statement_findings + [
+            finding for name, frame in checked_frames.items() for finding in scan_frame(frame, name)
+        ]
+        summary.identifier_findings = len(findings)
+        problems = [str(f) for f in findings]
         for name, frame in checked_frames.items():
             problems += schema_problems(name.split("/")[-1], frame)
         problems += disclosure_problems("cohort_reference_costs", reference_costs, rule)

@@ -6,7 +6,7 @@ date-typed column, and any column named after a raw identifier. Findings carry f
 column, kind and a count - never the value found.
 """
 
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,26 +23,33 @@ PATTERNS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Finding:
+    """Where identifier-shaped values were found: ``values`` counts distinct ones."""
+
     file: str
     column: str
     kind: str
-    cells: int
+    values: int
 
     def __str__(self) -> str:
-        return f"{self.file}: column {self.column!r} has {self.cells} cell(s) like a {self.kind}"
+        return f"{self.file}: column {self.column!r} has {self.values} value(s) like a {self.kind}"
 
 
-def _frame(path: Path) -> pl.DataFrame:
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    if path.suffix == ".csv":
-        return pl.read_csv(path, infer_schema=False)
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return (
-        pl.json_normalize(rows, separator=".", infer_schema_length=None)
-        if rows
-        else (pl.DataFrame())
-    )
+#: The same shapes as whole JSON string values, for JSON Lines text.
+JSON_PATTERNS: dict[str, re.Pattern[str]] = {
+    "nhs_number": re.compile(r'"\s*\d{3}[\s-]?\d{3}[\s-]?\d{4}\s*"'),
+    "full_postcode": re.compile(r'(?i)"\s*[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\s*"'),
+    "exact_date": re.compile(r"\d{4}-\d{2}-\d{2}"),
+}
+
+
+def scan_json_lines(text: str, file: str) -> list[Finding]:
+    """Identifier-shaped string values in JSON Lines text (statements)."""
+    findings = []
+    for kind, pattern in JSON_PATTERNS.items():
+        hits = len(set(pattern.findall(text)))
+        if hits:
+            findings.append(Finding(file, "(any field)", kind, hits))
+    return findings
 
 
 def scan_frame(frame: pl.DataFrame, file: str) -> list[Finding]:
@@ -54,9 +61,9 @@ def scan_frame(frame: pl.DataFrame, file: str) -> list[Finding]:
             findings.append(Finding(file, column, "exact_date", frame[column].count()))
             continue
         if dtype == pl.List(pl.String):
-            values = frame[column].explode()
+            values = frame[column].explode().unique()
         elif dtype == pl.String:
-            values = frame[column]
+            values = frame[column].unique()
         else:
             continue
         for kind, pattern in PATTERNS.items():
@@ -67,9 +74,14 @@ def scan_frame(frame: pl.DataFrame, file: str) -> list[Finding]:
 
 
 def scan_export(folder: Path) -> list[Finding]:
-    """Every identifier-shaped cell in every data file below ``folder``."""
+    """Every identifier-shaped value in every data file below ``folder``."""
     findings: list[Finding] = []
     for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.suffix in (".parquet", ".csv", ".jsonl"):
-            findings.extend(scan_frame(_frame(path), path.relative_to(folder).as_posix()))
+        name = path.relative_to(folder).as_posix()
+        if path.suffix == ".parquet":
+            findings += scan_frame(pl.read_parquet(path), name)
+        elif path.suffix == ".csv":
+            findings += scan_frame(pl.read_csv(path, infer_schema=False), name)
+        elif path.suffix == ".jsonl":
+            findings += scan_json_lines(path.read_text(), name)
     return findings
