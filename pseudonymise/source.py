@@ -37,7 +37,7 @@ from pseudonymise.identifiers import (
 from pseudonymise.landing import read_source
 from pseudonymise.open_pseudonymiser import digest_expr, dob_open_pseudonymiser_format
 from pseudonymise.validate import parse_accepted, quarantine_reasons
-from schemas.sources import RAW_IDENTIFIER_COLUMNS, SourceSpec
+from schemas.sources import IDENTIFIER_COLUMNS, NAME_COLUMNS, RAW_IDENTIFIER_COLUMNS, SourceSpec
 
 
 @dataclass(frozen=True)
@@ -78,55 +78,44 @@ def _pseudonym(key: bytes, label: pl.Expr, frame: pl.DataFrame) -> pl.Series:
     return pseudonymise_series(key, frame.select(label.alias("v")).to_series())
 
 
-def _identity(frame: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame:
-    """Add pseudonyms and minimised attributes, then drop the raw identifiers."""
+def _person_identity(people: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame:
+    """Pseudonyms and minimised attributes of each distinct identity in a source.
+
+    Computed once per distinct combination of identifier values (about one per person
+    per source), not once per row: the hashing and name folding are the costly part.
+    """
     nhs = normalise_nhs_number(pl.col("nhs_number"))
     local_id = pl.col("local_patient_id").str.strip_chars()
-    local_id = pl.when(local_id == "").then(None).otherwise(local_id)
-    frame = frame.with_columns(
+    people = people.with_columns(
         nhs.alias("_nhs"),
-        local_id.alias("_local_id"),
-        normalise_sex(pl.col("sex")).alias("sex"),
+        pl.when(local_id == "").then(None).otherwise(local_id).alias("_local_id"),
+        normalise_sex(pl.col("sex")).alias("_sex"),
     ).with_columns(nhs_number_is_valid(pl.col("_nhs")).alias("_nhs_valid"))
     columns: dict[str, pl.Series] = {
         "nhs_pseudo": _pseudonym(
             key,
             pl.when(pl.col("_nhs_valid")).then(pl.lit("nhs:") + pl.col("_nhs")),
-            frame,
+            people,
         ),
         "local_id_pseudo": _pseudonym(
-            key, pl.lit(f"src:{spec.group}:") + pl.col("_local_id"), frame
-        ),
-        "row_pseudo": _pseudonym(
-            key,
-            pl.when(pl.col("_local_id").is_null()).then(
-                pl.concat_str(
-                    pl.lit(f"row:{spec.name}:"),
-                    pl.col("_file"),
-                    pl.lit(":"),
-                    pl.col("_row_number").cast(pl.String),
-                )
-            ),
-            frame,
+            key, pl.lit(f"src:{spec.group}:") + pl.col("_local_id"), people
         ),
     }
-    if spec.has_names and frame.schema.get("date_of_birth") == pl.Date:
-        family = normalise_name(pl.col("family_name"))
-        given = normalise_name(pl.col("given_name"))
+    if spec.has_names and people.schema.get("date_of_birth") == pl.Date:
         token = pl.concat_str(
             pl.lit("demo:"),
-            family,
+            normalise_name(pl.col("family_name")),
             pl.lit("|"),
-            given,
+            normalise_name(pl.col("given_name")),
             pl.lit("|"),
             pl.col("date_of_birth").dt.strftime("%Y-%m-%d"),
             pl.lit("|"),
-            pl.col("sex"),
+            pl.col("_sex"),
         )  # null when either name is blank: concat_str propagates nulls
-        columns["demo_token"] = _pseudonym(key, token, frame)
+        columns["demo_token"] = _pseudonym(key, token, people)
     else:
-        columns["demo_token"] = pl.Series("demo_token", [None] * frame.height, pl.String)
-    frame = frame.with_columns(
+        columns["demo_token"] = pl.Series("demo_token", [None] * people.height, pl.String)
+    people = people.with_columns(
         [s.alias(name) for name, s in columns.items()]
         + [
             pl.when(pl.col("_nhs").is_null())
@@ -138,12 +127,32 @@ def _identity(frame: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame
             postcode_district(pl.col("postcode")).alias("postcode_district"),
         ]
     )
-    if frame.schema.get("date_of_birth") == pl.Date:
-        frame = frame.with_columns(
+    if people.schema.get("date_of_birth") == pl.Date:
+        people = people.with_columns(
             birth_year(pl.col("date_of_birth")).alias("birth_year"),
             born_after_1_april(pl.col("date_of_birth")).alias("born_after_1_april"),
         )
-    raw = [c for c in (*RAW_IDENTIFIER_COLUMNS, "_nhs", "_local_id", "_nhs_valid")]
+    return people.drop("_nhs", "_nhs_valid")
+
+
+def _identity(frame: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame:
+    """Add pseudonyms and minimised attributes, then drop the raw identifiers."""
+    identity_columns = [c for c in (*IDENTIFIER_COLUMNS, *NAME_COLUMNS) if c in frame.columns]
+    people = _person_identity(frame.select(identity_columns).unique(), spec, key)
+    frame = frame.join(people, on=identity_columns, how="left", nulls_equal=True)
+    row_label = pl.when(pl.col("_local_id").is_null()).then(
+        pl.concat_str(
+            pl.lit(f"row:{spec.name}:"),
+            pl.col("_file"),
+            pl.lit(":"),
+            pl.col("_row_number").cast(pl.String),
+        )
+    )
+    frame = frame.with_columns(
+        _pseudonym(key, row_label, frame).alias("row_pseudo"),
+        pl.col("_sex").alias("sex"),
+    )
+    raw = (*RAW_IDENTIFIER_COLUMNS, "_local_id", "_sex")
     return frame.drop([c for c in raw if c in frame.columns])
 
 
