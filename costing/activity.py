@@ -30,8 +30,7 @@ def _linked(source: str) -> str:
     return f"""
         SELECT p.*, l.person_id
         FROM pseudonymised.{source} p
-        JOIN linked.row_links l
-          ON l.source = p.source AND l.file = p.file AND l.row_number = p.row_number
+        JOIN linked.row_links l ON l.row_id = p.row_id
     """
 
 
@@ -58,7 +57,8 @@ classified AS (
     FROM dated d CROSS JOIN costing.period p
 )
 SELECT
-    c.source, c.file, c.row_number, c.person_id, 'acute' AS setting, c.pod AS service,
+    c.row_id, c.source, c.file, c.row_number, c.person_id, 'acute' AS setting,
+    c.pod AS service,
     c.provider_code, c.activity_id AS record_id, c.status,
     fy.financial_year,
     strftime(c.cost_date, '%Y-%m') AS activity_month,
@@ -101,7 +101,7 @@ def _package_parts(source: str, setting: str, service: str, record_id: str) -> s
           ON a.start_date <= fy.period_part_end
          AND coalesce(a.end_date, fy.period_part_end) >= fy.period_part_start
     )
-    SELECT source, file, row_number, person_id, '{setting}' AS setting,
+    SELECT row_id, source, file, row_number, person_id, '{setting}' AS setting,
         {service} AS service, NULL::VARCHAR AS provider_code, {record_id} AS record_id,
         financial_year, strftime(part_start, '%Y-%m') AS activity_month,
         (date_diff('day', part_start, part_end) + 1)::DOUBLE AS units
@@ -116,7 +116,7 @@ SELECT p.*, 'costed' AS status,
     p.units * c.weekly_cost / 7 AS net_cost,
     'package' AS cost_basis, NULL::VARCHAR AS cpa
 FROM ({_package_parts("chc", "chc", "care_setting", "package_id")}) p
-JOIN pseudonymised.chc c ON c.file = p.file AND c.row_number = p.row_number
+JOIN pseudonymised.chc c USING (row_id)
 """
 
 # Rule: social care - gross planned_units_per_week x unit_cost / 7 per active day;
@@ -131,7 +131,7 @@ SELECT p.*, 'costed' AS status,
     ) AS net_cost,
     'package' AS cost_basis, NULL::VARCHAR AS cpa
 FROM ({_package_parts("social_care", "social_care", "service_type", "service_id")}) p
-JOIN pseudonymised.social_care s ON s.file = p.file AND s.row_number = p.row_number
+JOIN pseudonymised.social_care s USING (row_id)
 """
 
 # Rule: mental health inpatient stays - bed days (nights), each night to the year of
@@ -161,7 +161,7 @@ parts AS (
     FROM nights n JOIN costing.financial_years fy
       ON n.first_night <= fy.period_part_end AND n.last_night >= fy.period_part_start
 )
-SELECT source, file, row_number, person_id, 'mental_health' AS setting, service,
+SELECT row_id, source, file, row_number, person_id, 'mental_health' AS setting, service,
     provider_code, record_id, financial_year,
     strftime(part_start, '%Y-%m') AS activity_month,
     (date_diff('day', part_start, part_end) + 1)::DOUBLE AS units,
@@ -188,7 +188,7 @@ def _single_day_parts(
 ) -> str:
     """Rule: a contact or event is costed in the financial year of its date."""
     return f"""
-    SELECT a.source, a.file, a.row_number, a.person_id, '{setting}' AS setting,
+    SELECT a.row_id, a.source, a.file, a.row_number, a.person_id, '{setting}' AS setting,
         {service} AS service, {provider} AS provider_code, {record_id} AS record_id,
         fy.financial_year, strftime(a.{date_column}, '%Y-%m') AS activity_month,
         1.0 AS units,
@@ -196,9 +196,9 @@ def _single_day_parts(
         '{price_source}' AS price_source, {service} AS price_service,
         {price_mode} AS price_mode, 'CONTACT' AS price_unit, {cpa} AS cpa
     FROM ({_linked(source)}) a
-    JOIN costing.financial_years fy
-      ON a.{date_column} BETWEEN fy.period_part_start AND fy.period_part_end
+    JOIN costing.financial_years fy ON fy.start_year = {_fy_of("a." + date_column)}
     WHERE {where}
+      AND a.{date_column} BETWEEN fy.period_part_start AND fy.period_part_end
     """
 
 
@@ -269,7 +269,7 @@ block_rates AS (
       ON u.financial_year = b.financial_year AND u.price_source = b.source
      AND u.provider_code = b.provider_code AND u.price_service = b.service
 )
-SELECT p.source, p.file, p.row_number, p.person_id, p.setting, p.service,
+SELECT p.row_id, p.source, p.file, p.row_number, p.person_id, p.setting, p.service,
     p.provider_code, p.record_id, 'costed' AS status, p.financial_year,
     p.activity_month, p.units,
     CASE
@@ -299,7 +299,7 @@ LEFT JOIN reference.unit_costs any_mode
 """
 
 _ACTIVITY_COLUMNS = """
-    source, file, row_number, person_id, setting, service, provider_code, record_id,
+    row_id, source, file, row_number, person_id, setting, service, provider_code, record_id,
     financial_year, activity_month, units, cost, net_cost, cost_basis, cpa
 """
 
@@ -366,28 +366,28 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
             UNION ALL BY NAME SELECT *, cost AS net_cost FROM ({PRICE_UNIT_COSTED})
             UNION ALL BY NAME SELECT * FROM ({SOCIAL_CARE_PARTS})
         )
-        ORDER BY source, file, row_number, financial_year
         """
     )
     con.execute(
         """
         CREATE OR REPLACE TABLE costing.row_status AS
         WITH accepted AS (
-            SELECT source, file, row_number FROM linked.row_links
+            SELECT row_id, source, file, row_number FROM linked.row_links
         ),
         costed AS (
-            SELECT source, file, row_number,
+            SELECT row_id,
                 bool_or(cost_basis = 'unpriced') AS unpriced,
-                sum(cost) AS cost, sum(net_cost) AS net_cost
+                sum(cost ORDER BY financial_year) AS cost,
+                sum(net_cost ORDER BY financial_year) AS net_cost
             FROM costing.activity GROUP BY ALL
         ),
         open AS (
-            SELECT source, file, row_number FROM acute_parts WHERE status = 'open'
+            SELECT row_id FROM acute_parts WHERE status = 'open'
         )
-        SELECT a.source, a.file, a.row_number,
+        SELECT a.row_id, a.source, a.file, a.row_number,
             CASE
-                WHEN c.source IS NOT NULL THEN 'costed'
-                WHEN o.source IS NOT NULL THEN 'open'
+                WHEN c.row_id IS NOT NULL THEN 'costed'
+                WHEN o.row_id IS NOT NULL THEN 'open'
                 WHEN a.source = 'primary_care_registers' THEN 'register'
                 ELSE 'out_of_period'
             END AS status,
@@ -395,7 +395,7 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
             coalesce(c.cost, 0.0) AS cost,
             coalesce(c.net_cost, 0.0) AS net_cost
         FROM accepted a
-        LEFT JOIN costed c USING (source, file, row_number)
-        LEFT JOIN open o USING (source, file, row_number)
+        LEFT JOIN costed c USING (row_id)
+        LEFT JOIN open o USING (row_id)
         """
     )

@@ -215,7 +215,7 @@ def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort
             SELECT l.person_id, y.financial_year, list(DISTINCT r.register) AS registers
             FROM pseudonymised.primary_care_registers r
             JOIN linked.row_links l
-              ON l.source = r.source AND l.file = r.file AND l.row_number = r.row_number
+              ON l.row_id = r.row_id
             JOIN costing.financial_years y ON r.diagnosis_date <= y.fy_end
             WHERE r.register IS NOT NULL
             GROUP BY ALL
@@ -224,7 +224,7 @@ def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort
             SELECT DISTINCT l.person_id, y.financial_year
             FROM pseudonymised.mental_health m
             JOIN linked.row_links l
-              ON l.source = m.source AND l.file = m.file AND l.row_number = m.row_number
+              ON l.row_id = m.row_id
             JOIN costing.financial_years y ON m.start_date BETWEEN y.fy_start AND y.fy_end
             WHERE m.cpa = 'Y'
         ),

@@ -38,7 +38,9 @@ def age_band_sql(age_expression: str) -> str:
 def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
     """Build ``costing.person_years`` (one row per person and year, costs by setting)."""
     setting_sums = ",\n".join(
-        f"coalesce(sum(a.cost) FILTER (WHERE a.setting = '{s}'), 0.0) AS cost_{s}" for s in SETTINGS
+        f"coalesce(sum(a.cost ORDER BY a.row_id, a.financial_year) "
+        f"FILTER (WHERE a.setting = '{s}'), 0.0) AS cost_{s}"
+        for s in SETTINGS
     )
     setting_cols = ", ".join(f"coalesce(c.cost_{s}, 0.0) AS cost_{s}" for s in SETTINGS)
     total = " + ".join(f"coalesce(c.cost_{s}, 0.0)" for s in SETTINGS)
@@ -57,7 +59,7 @@ def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
             SELECT DISTINCT l.person_id, y.financial_year
             FROM pseudonymised.primary_care_registers r
             JOIN linked.row_links l
-              ON l.source = r.source AND l.file = r.file AND l.row_number = r.row_number
+              ON l.row_id = r.row_id
             JOIN delivery_years y ON r.diagnosis_date <= y.fy_end
         ),
         present AS (

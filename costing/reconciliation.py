@@ -43,7 +43,9 @@ def build_reconciliation(con: duckdb.DuckDBPyConnection) -> None:
             FROM costing.row_status GROUP BY source
         ),
         costs AS (
-            SELECT source, sum(cost) AS cost_total, sum(net_cost) AS net_cost_total
+            SELECT source,
+                sum(cost ORDER BY row_id, financial_year) AS cost_total,
+                sum(net_cost ORDER BY row_id, financial_year) AS net_cost_total
             FROM costing.activity GROUP BY source
         )
         SELECT s.source, i.encoding,

@@ -3,7 +3,9 @@
 These tables are the unsuppressed figures, kept inside the warehouse; every copy
 that leaves the pipeline goes through :mod:`costing.disclosure` first.
 Percentiles interpolate linearly between order statistics, as ``numpy.percentile``'s
-default does (DuckDB's ``quantile_cont``).
+default does (DuckDB's ``quantile_cont``). Means and sums add in a fixed order
+(``ORDER BY`` inside the aggregate): floating-point addition depends on order, and two
+runs on the same data must publish the same figures to the last bit.
 """
 
 import duckdb
@@ -25,7 +27,9 @@ def cashable_sql(cashable_settings: list[str], prefix: str = "p.") -> str:
 def build_cohort_reference_costs(con: duckdb.DuckDBPyConnection) -> None:
     """Build ``costing.cohort_reference_costs``: one row per cohort and delivery year
     (a cohort with nobody in a year shows 0 people and no figures)."""
-    setting_means = ",\n".join(f"avg(p.cost_{s}) AS mean_cost_{s}" for s in SETTINGS)
+    setting_means = ",\n".join(
+        f"avg(p.cost_{s} ORDER BY p.person_id) AS mean_cost_{s}" for s in SETTINGS
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TABLE costing.cohort_reference_costs AS
@@ -37,7 +41,7 @@ def build_cohort_reference_costs(con: duckdb.DuckDBPyConnection) -> None:
         figures AS (
             SELECT m.cohort, m.financial_year,
                 count(*) AS people,
-                avg(p.cost_total) AS mean_cost,
+                avg(p.cost_total ORDER BY p.person_id) AS mean_cost,
                 quantile_cont(p.cost_total, 0.5) AS median_cost,
                 quantile_cont(p.cost_total, 0.25) AS p25_cost,
                 quantile_cont(p.cost_total, 0.75) AS p75_cost,
@@ -109,7 +113,8 @@ def build_funding_bands(con: duckdb.DuckDBPyConnection, cashable_settings: list[
         ),
         bands AS (
             SELECT cohort, financial_year, band,
-                count(*) AS people, avg(cashable_cost) AS mean_cashable_cost
+                count(*) AS people,
+                avg(cashable_cost ORDER BY person_id) AS mean_cashable_cost
             FROM costing.band_membership WHERE band IS NOT NULL
             GROUP BY ALL
         )

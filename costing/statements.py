@@ -26,7 +26,7 @@ def build_statements(
     con: duckdb.DuckDBPyConnection, rule: DisclosureRule, cashable_settings: list[str]
 ) -> None:
     """Build ``costing.statements``: one row per person and year in a statement cohort."""
-    means = ", ".join(f"avg(cost_{s}) AS mean_{s}" for s in [*SETTINGS, "total"])
+    means = ", ".join(f"avg(cost_{s} ORDER BY person_id) AS mean_{s}" for s in [*SETTINGS, "total"])
     threshold = rule.threshold
     r = rule.rounding
 
@@ -71,7 +71,7 @@ def build_statements(
         ),
         non_zero AS (
             SELECT cohort, financial_year, count(*) AS people,
-                avg(cashable_cost) AS mean_cashable_cost
+                avg(cashable_cost ORDER BY person_id) AS mean_cashable_cost
             FROM costing.band_membership WHERE cashable_cost > 0 GROUP BY ALL
         )
         SELECT p.person_id, p.financial_year, c.cohorts, pm.primary_cohort, p.age_band,

@@ -15,7 +15,9 @@ What counts as a candidate (:func:`candidate_tokens`):
   not part of a longer run of digits or letters (so not inside a hex pseudonym);
 * ``postcode``: a full postcode, any case, with or without the space;
 * ``local_patient_id``: runs of letters and digits, alone and joined by
-  ``-``, ``/``, ``.`` or ``_``, four characters or more;
+  ``-``, ``/``, ``.`` or ``_``, four characters or more (a hit on an id of fewer
+  than ten digits and nothing else is reported as :data:`DIGITS_LOCAL_ID`: any
+  number may equal one by chance);
 * ``name``: single words (only used for whole cell values, see below);
 * ``full_name``: two adjacent words in either order, and three in order (a
   double given or family name), folded like names;
@@ -63,8 +65,10 @@ from pseudonymise.hashing import pseudonymise_expr
 from pseudonymise.identifiers import normalise_name
 
 __all__ = [
+    "DIGITS_LOCAL_ID",
     "EXPORT_KINDS",
     "STORAGE_KINDS",
+    "UNREADABLE",
     "Finding",
     "Scanner",
     "audit",
@@ -77,6 +81,12 @@ STORAGE_KINDS: frozenset[str] = frozenset(KINDS) - {"date_of_birth"}
 #: parsed as what it claims to be (scanned as raw bytes instead, so coverage is
 #: partial) or could not be read at all. Treat either as a failed audit.
 UNREADABLE = "unreadable"
+#: A local patient id of fewer than ten digits and nothing else, found again. Such
+#: ids are common (social care client numbers) and any number in a log or a cost
+#: column may equal one by chance: a few of these in a column of costs or counts
+#: is likely coincidence, many of them in one column, or one beside a name, a leak.
+DIGITS_LOCAL_ID = "local_patient_id_digits"
+_SURE_DIGITS = 10
 
 # --- Candidate tokens (Rust regex syntax, run by polars) ---------------------------
 
@@ -95,7 +105,9 @@ _ISO_DATE_CHARS = 10
 # (a cheap filter; the canonical rule decides).
 _CELL_SHAPES = {
     "nhs_number": rf"^(?:\s|{_SEP}|[0-9]){{10,24}}$",
-    "local_patient_id": r"[A-Za-z0-9]",
+    # a plain run of letters and digits is already a token; a whole cell adds ids
+    # written with inner spaces or other marks ("RTR 12345")
+    "local_patient_id": r"[A-Za-z0-9][^A-Za-z0-9]+[A-Za-z0-9]",
     "postcode": r"^\s*[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}\s*$",
     "name": r"^[^0-9]*\pL[^0-9]*$",
     "full_name": r"^[^0-9]*\pL[^0-9]*$",
@@ -107,8 +119,8 @@ _BATCH_VALUES = 500_000
 _BATCH_BYTES = 32 << 20
 _SQLITE_ROWS = 10_000
 _TEXT_BLOCK_BYTES = 16 << 20
+_PRINTABLE_BYTES = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _PRINTABLE = re.compile(rb"[\t\x20-\x7e\x80-\xff]{4,}")
-_PRINTABLE_TAIL = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z")
 _COLUMN_NAMES = "(column names)"
 _REDACTED = "<identifier>"
 
@@ -137,7 +149,8 @@ class Finding:
         location: a file path, followed for tables by ``#column`` or
             ``#schema.table.column`` (a column or table whose own name is an
             identifier is shown as ``<identifier>``); never a value.
-        kind: one of :data:`pseudonymise.fingerprints.KINDS`, or ``unreadable``.
+        kind: one of :data:`pseudonymise.fingerprints.KINDS`,
+            :data:`DIGITS_LOCAL_ID` or :data:`UNREADABLE`.
         count: how many distinct identifiers of that kind were found there.
     """
 
@@ -367,6 +380,14 @@ def _json_leaves(value: Any, path: tuple[str, ...], out: dict[tuple[str, ...], l
 
 # --- The scanner -------------------------------------------------------------------
 
+
+def _finding_kind(kind: str, value: str) -> str:
+    """The kind a hit is reported as: short all-digit local ids apart (see module doc)."""
+    if kind == "local_patient_id" and value.isdigit() and len(value) < _SURE_DIGITS:
+        return DIGITS_LOCAL_ID
+    return kind
+
+
 ColumnBatches = Callable[[], Iterable[pl.Series]]
 
 
@@ -432,8 +453,10 @@ class _Session:
                 self.record(self.scanner._hits(_candidates(batch, self.kinds, whole_cells=which)))
 
     def record(self, hits: pl.DataFrame) -> None:
-        for label, kind, fingerprint in hits.select("label", "kind", "fingerprint").iter_rows():
-            self.hits[(label, kind)].add(fingerprint)
+        for label, kind, value, fingerprint in hits.select(
+            "label", "kind", "canonical", "fingerprint"
+        ).iter_rows():
+            self.hits[(label, _finding_kind(kind, value))].add(fingerprint)
 
     def fingerprints(self) -> set[str]:
         return {fp for fps in self.hits.values() for fp in fps}
@@ -454,11 +477,14 @@ class _Session:
             names = pl.Series(sorted(self.names), dtype=pl.String)
             frame = pl.DataFrame({"label": pl.int_range(len(names), eager=True), "v": names})
             hits = self.scanner._hits(_candidates(frame, self.kinds, whole_cells=True))
-            for index, kind, fingerprint in hits.select("label", "kind", "fingerprint").iter_rows():
+            for index, kind, value, fingerprint in hits.select(
+                "label", "kind", "canonical", "fingerprint"
+            ).iter_rows():
                 name = names[index]
                 hit_names.add(name)
                 for prefix in self.names[name]:
-                    by_location[(f"{prefix}#{_COLUMN_NAMES}", kind)].add(fingerprint)
+                    where = (f"{prefix}#{_COLUMN_NAMES}", _finding_kind(kind, value))
+                    by_location[where].add(fingerprint)
         for (label, kind), fps in self.hits.items():
             prefix, path = self.labels[label]
             shown = ".".join(_REDACTED if part in hit_names else part for part in path)
@@ -673,12 +699,8 @@ def _strings_into(path: Path, session: _Session, location: str | None = None) ->
         while True:
             block = handle.read(_TEXT_BLOCK_BYTES)
             data = carry + block
-            if block:
-                # keep a run that touches the end of the block for the next one
-                tail = _PRINTABLE_TAIL.search(data)
-                cut = tail.start() if tail and tail.start() > 0 else len(data)
-            else:
-                cut = len(data)
+            # a run that touches the end of a block is kept for the next one
+            cut = (len(data.rstrip(_PRINTABLE_BYTES)) or len(data)) if block else len(data)
             runs = _PRINTABLE.findall(data, 0, cut)
             carry = data[cut:]
             if runs:
@@ -756,7 +778,7 @@ def _duckdb_into(path: Path, session: _Session) -> None:
                     f"SELECT DISTINCT {_sql_ident(name)} "
                     f"FROM {_sql_ident(schema)}.{_sql_ident(table)}"
                 )
-                for record_batch in con.sql(query).fetch_arrow_reader(_BATCH_VALUES):
+                for record_batch in con.sql(query).to_arrow_reader(_BATCH_VALUES):
                     frame = pl.from_arrow(record_batch)
                     assert isinstance(frame, pl.DataFrame)
                     column = frame.to_series()

@@ -46,10 +46,9 @@ def legacy_person_ids(con: duckdb.DuckDBPyConnection, digests: pl.DataFrame) -> 
         return con.sql(
             """
             SELECT l.person_id,
-                arg_min(d.digest, (l.source_order, l.file_index, l.row_number)) AS legacy_id
+                arg_min(d.digest, l.row_id) AS legacy_id  -- digests are never null
             FROM legacy_digests d
-            JOIN linked.row_links l
-              ON l.source = d.source AND l.file = d.file AND l.row_number = d.row_number
+            JOIN linked.row_links l USING (row_id)
             GROUP BY l.person_id
             """
         ).pl()
@@ -87,7 +86,7 @@ def linked_activity(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         SELECT person_id, source, setting, service, activity_month, financial_year,
             cost, net_cost, units, cost_basis
         FROM costing.activity
-        ORDER BY financial_year, source, file, row_number
+        ORDER BY financial_year, row_id
         """
     ).pl()
     return frame

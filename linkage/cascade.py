@@ -27,6 +27,7 @@ STAGE_NAMES: dict[int, str] = {
 }
 
 _IDENTITY_COLUMNS = (
+    "row_id",
     "source",
     "file",
     "file_index",
@@ -84,7 +85,8 @@ def link_records(con: duckdb.DuckDBPyConnection) -> None:
             HAVING count(DISTINCT nhs_pseudo) = 1
         )
         SELECT
-            r.source, r.source_group, r.source_order, r.file, r.file_index, r.row_number,
+            r.row_id, r.source, r.source_group, r.source_order, r.file, r.file_index,
+            r.row_number,
             r.nhs_status,
             CASE
                 WHEN r.nhs_pseudo IS NOT NULL THEN 1
@@ -110,12 +112,12 @@ def link_records(con: duckdb.DuckDBPyConnection) -> None:
         SELECT
             person_id,
             min(stage) < 4 AS linked_by_nhs_number,
-            arg_min(birth_year, (source_order, file_index, row_number)) AS birth_year,
-            arg_min(born_after_1_april, (source_order, file_index, row_number))
-                AS born_after_1_april,
-            arg_min(sex, (source_order, file_index, row_number)) AS sex,
-            arg_min(postcode_district, (source_order, file_index, row_number))
-                AS postcode_district,
+            -- The first accepted row (row_id orders sources as the contract lists
+            -- them, then files, then rows), even where that row's value is blank.
+            arg_min_null(birth_year, row_id) AS birth_year,
+            arg_min_null(born_after_1_april, row_id) AS born_after_1_april,
+            arg_min_null(sex, row_id) AS sex,
+            arg_min_null(postcode_district, row_id) AS postcode_district,
             count(*) AS rows_linked
         FROM linked.row_links
         GROUP BY person_id

@@ -37,7 +37,13 @@ from pseudonymise.identifiers import (
 from pseudonymise.landing import read_source
 from pseudonymise.open_pseudonymiser import digest_expr, dob_open_pseudonymiser_format
 from pseudonymise.validate import parse_accepted, quarantine_reasons
-from schemas.sources import IDENTIFIER_COLUMNS, NAME_COLUMNS, RAW_IDENTIFIER_COLUMNS, SourceSpec
+from schemas.sources import (
+    IDENTIFIER_COLUMNS,
+    NAME_COLUMNS,
+    RAW_IDENTIFIER_COLUMNS,
+    SOURCE_NAMES,
+    SourceSpec,
+)
 
 
 @dataclass(frozen=True)
@@ -156,13 +162,22 @@ def _identity(frame: pl.DataFrame, spec: SourceSpec, key: bytes) -> pl.DataFrame
     return frame.drop([c for c in raw if c in frame.columns])
 
 
+def row_id_expr(spec: SourceSpec) -> pl.Expr:
+    """One int64 per landing row: source, file and row number packed, so the warehouse
+    joins rows on one integer (5-10x faster than on text, facts.md section 5)."""
+    source_index = SOURCE_NAMES.index(spec.name)
+    return (
+        pl.lit(source_index, pl.Int64) * (1 << 48)
+        + pl.col("_file_index").cast(pl.Int64) * (1 << 32)
+        + pl.col("_row_number").cast(pl.Int64)
+    )
+
+
 def _legacy_digests(accepted: pl.DataFrame, spec: SourceSpec, salt: str) -> pl.DataFrame:
     """Open Pseudonymiser digests of NHSNumber and DOB (dd.mm.yyyy), valid numbers only."""
     nhs = normalise_nhs_number(pl.col("nhs_number"))
     return accepted.filter(nhs_number_is_valid(nhs)).select(
-        pl.lit(spec.name).alias("source"),
-        pl.col("_file").alias("file"),
-        pl.col("_row_number").alias("row_number"),
+        row_id_expr(spec).alias("row_id"),
         digest_expr(
             {
                 "NHSNumber": nhs,
@@ -189,15 +204,17 @@ def pseudonymise_source(
         recipient: _legacy_digests(accepted, spec, salt)
         for recipient, salt in (legacy_salts or {}).items()
     }
-    accepted = _identity(accepted, spec, key).rename(
-        {"_file": "file", "_file_index": "file_index", "_row_number": "row_number"}
+    accepted = (
+        _identity(accepted, spec, key)
+        .with_columns(row_id_expr(spec).alias("row_id"))
+        .rename({"_file": "file", "_file_index": "file_index", "_row_number": "row_number"})
     )
     record_id = spec.record_id_column
     accepted = accepted.with_columns(
         pl.lit(spec.name).alias("source"),
         (pl.col(record_id) if record_id else pl.lit(None, pl.String)).alias("record_id"),
     )
-    leading = ["source", "file", "file_index", "row_number"]
+    leading = ["row_id", "source", "file", "file_index", "row_number"]
     accepted = accepted.select(leading + [c for c in accepted.columns if c not in leading])
 
     quarantined_raw = raw.frame.with_columns(reasons["reasons"], reasons["replaced"]).filter(
