@@ -11,6 +11,7 @@ from assets.linked import linked_tables
 from assets.pseudonymised import LANDING_SPECS, PSEUDONYMISED_ASSETS
 from assets.reference import reference_tables
 from pipelines.resources import IPCResource
+from pipelines.sensors import build_landing_sensor
 
 ALL_ASSETS = [
     *LANDING_SPECS,
@@ -42,5 +43,6 @@ defs = dg.Definitions(
     assets=ALL_ASSETS,
     jobs=[full_run],
     schedules=[monthly_refresh],
+    sensors=[build_landing_sensor(full_run)],
     resources={"ipc": IPCResource()},
 )
