@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell $(PYTHON) -c "import hashlib;print(hashlib.sha256(open('pyproject.toml','rb').read()).hexdigest()[:12])")
 export DAGSTER_HOME ?= $(CURDIR)/.dagster
 
-.PHONY: help install run test check lint format typecheck dictionary ui sample clean
+.PHONY: help install run test check lint format typecheck dictionary ui sample clean bench
 
 help:
 	@echo "make run    - materialise every asset on the IPC_* settings (default: bundled sample)"
@@ -54,6 +54,11 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 sample: $(STAMP)
 	$(BIN)/python data/sample/generate.py
+
+# make bench PEOPLE=250000,1000000 RUNS=3 [BENCH_ARGS='--label "smoke run"']: writes
+# benchmarks/results.md (defaults: 250000,1000000 people, 3 runs; see benchmarks/README.md)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py --data-dir benchmarks/data $(if $(PEOPLE),--people $(PEOPLE)) $(if $(RUNS),--runs $(RUNS)) $(BENCH_ARGS)
 
 clean:
 	rm -rf data/warehouse data/exports data/.exports-runs data/restricted .dagster
