@@ -7,6 +7,8 @@ the previous export untouched.
 """
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -14,9 +16,12 @@ import polars as pl
 from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
 from costing.disclosure import DisclosureRule, k_from_settings
 from delivery import tables
+from delivery.audit import EXPORT_KINDS, Scanner
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
 from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError, legacy_recipients
+from pseudonymise.fingerprints import fingerprint_key, read_fingerprints
+from pseudonymise.keys import Keyring
 from pseudonymise.open_pseudonymiser import WEAKER_THAN_DEFAULT
 
 _EXPORTS = {
@@ -65,6 +70,18 @@ _COSTING_DEPS = [
 ]
 
 
+def _fingerprint_scan(restricted_dir: Path, keyring: Keyring) -> Callable[[Path], list[str]]:
+    """Look for any identifier the pseudonymisation step fingerprinted, in every cell of
+    the staged export (exact dates of birth included), before it is published."""
+    paths = sorted((restricted_dir / "fingerprints").glob("*.parquet"))
+    scanner = Scanner(read_fingerprints(paths), fingerprint_key(keyring))
+
+    def scan(folder: Path) -> list[str]:
+        return [str(f) for f in scanner.scan_tree(folder, EXPORT_KINDS)]
+
+    return scan
+
+
 def _check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(name, asset=["exports", asset], blocking=True, description=description)
 
@@ -98,7 +115,8 @@ def _check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
             "linked_dataset",
             "no_identifiers",
             "No cell in any exported file is shaped like an NHS number, a full postcode or "
-            "an exact date, and no column is a raw identifier.",
+            "an exact date, no column is a raw identifier, and no value matches the keyed "
+            "fingerprint of any identifier read from the landing files.",
         ),
         _check(
             "linked_dataset",
@@ -169,6 +187,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             cashable_settings=reference_settings["cashable_settings"],
             manifest_context=context_fields,
             legacy_ids=legacy_ids,
+            fingerprint_scan=_fingerprint_scan(settings.restricted_dir, keyring),
         )
     export_dir = settings.export_dir
     context.log.info(f"export published at {export_dir} ({summary.files} files)")

@@ -22,6 +22,7 @@ from assets.common import (
 )
 from delivery.scan import scan_frame
 from pipelines.resources import IPCResource, legacy_recipients
+from pseudonymise.fingerprints import fingerprint_key, write_fingerprints
 from pseudonymise.open_pseudonymiser import read_salt_file
 from pseudonymise.source import pseudonymise_source
 from schemas.sources import SOURCES, SourceSpec
@@ -94,7 +95,12 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         keyring = ipc.checked_keyring()
         legacy = legacy_recipients(settings)
         salts = {name: read_salt_file(Path(cfg["salt_file"])) for name, cfg in legacy.items()}
-        result = pseudonymise_source(settings.landing_dir, spec, keyring.linkage, salts)
+        result = pseudonymise_source(
+            settings.landing_dir, spec, keyring.linkage, salts, fingerprint_key(keyring)
+        )
+        write_fingerprints(
+            result.fingerprints, settings.restricted_dir / "fingerprints" / f"{spec.name}.parquet"
+        )
         for recipient, digests in result.legacy_digests.items():
             write_parquet_atomically(
                 digests,

@@ -26,6 +26,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -424,8 +425,9 @@ def verify_exports(export_dir: Path, landing_rows: dict[str, int]) -> dict[str, 
                 f"{r['source']}: rows_read {r['rows_read']} != accepted {r['rows_accepted']}"
                 f" + quarantined {r['rows_quarantined']}"
             )
-    person_total = float(person_costs["cost_total"].sum() or 0.0)
-    reconciliation_total = float(reconciliation["cost_total"].sum() or 0.0)
+    # math.fsum: a plain float sum of millions of costs drifts by pennies.
+    person_total = math.fsum(person_costs["cost_total"].to_list())
+    reconciliation_total = math.fsum(reconciliation["cost_total"].to_list())
     difference = person_total - reconciliation_total
     if abs(difference) >= PENNY_TOLERANCE:
         problems.append(

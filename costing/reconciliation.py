@@ -1,5 +1,9 @@
 """Reconciliation: nothing is lost between the landing files and the costs.
 
+Money is added with ``fsum`` (compensated summation): a plain floating-point sum of
+millions of costs drifts by pennies at a site's scale, which would fail a check that
+compares to the penny for no real reason.
+
 One row per landing source. Every row read is accepted or quarantined; every accepted
 row is linked at one stage; every accepted row is costed, open, out of period or a
 register; the cost totals equal the costed activity's. :func:`reconciliation_problems`
@@ -44,8 +48,8 @@ def build_reconciliation(con: duckdb.DuckDBPyConnection) -> None:
         ),
         costs AS (
             SELECT source,
-                sum(cost ORDER BY row_id, financial_year) AS cost_total,
-                sum(net_cost ORDER BY row_id, financial_year) AS net_cost_total
+                fsum(cost ORDER BY row_id, financial_year) AS cost_total,
+                fsum(net_cost ORDER BY row_id, financial_year) AS net_cost_total
             FROM costing.activity GROUP BY source
         )
         SELECT s.source, i.encoding,
@@ -80,7 +84,7 @@ def reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
         """
         SELECT r.*,
             (SELECT count(*) FROM costing.row_status s WHERE s.source = r.source) AS statuses,
-            (SELECT coalesce(sum(cost), 0) FROM costing.row_status s
+            (SELECT coalesce(fsum(cost), 0) FROM costing.row_status s
                 WHERE s.source = r.source) AS status_cost
         FROM costing.reconciliation r
         """
@@ -111,9 +115,9 @@ def reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
         if r["net_cost_total"] > r["cost_total"] + 0.005:
             problems.append(f"{source}: net cost exceeds gross cost")
     person_total = con.execute(
-        "SELECT coalesce(sum(cost_total), 0) FROM costing.person_years"
+        "SELECT coalesce(fsum(cost_total), 0) FROM costing.person_years"
     ).fetchall()[0]
-    activity_total = con.execute("SELECT coalesce(sum(cost), 0) FROM costing.activity").fetchall()[
+    activity_total = con.execute("SELECT coalesce(fsum(cost), 0) FROM costing.activity").fetchall()[
         0
     ]
     assert person_total is not None and activity_total is not None

@@ -53,6 +53,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from delivery.writer import runs_dir
 from pseudonymise.fingerprints import (
     KINDS,
     MIN_LOCAL_ID_CHARS,
@@ -105,20 +106,22 @@ _ISO_DATE_CHARS = 10
 # (a cheap filter; the canonical rule decides).
 _CELL_SHAPES = {
     "nhs_number": rf"^(?:\s|{_SEP}|[0-9]){{10,24}}$",
-    # a plain run of letters and digits is already a token; a whole cell adds ids
-    # written with inner spaces or other marks ("RTR 12345")
-    "local_patient_id": r"[A-Za-z0-9][^A-Za-z0-9]+[A-Za-z0-9]",
+    # letters and digits, alone or joined by - / . _, are already tokens; a whole
+    # cell adds ids written with inner spaces or other marks ("RTR 12345")
+    "local_patient_id": r"[A-Za-z0-9][^A-Za-z0-9\-/._]+[A-Za-z0-9]",
     "postcode": r"^\s*[A-Za-z]{1,2}[0-9][A-Za-z0-9]?\s*[0-9][A-Za-z]{2}\s*$",
     "name": r"^[^0-9]*\pL[^0-9]*$",
     "full_name": r"^[^0-9]*\pL[^0-9]*$",
     "date_of_birth": r"^\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\s*$",
 }
+# Cheaper canonical forms for whole cells of the shapes above (see _rule).
+_CELL_FORMS = {"local_patient_id": pl.col("t").str.strip_chars().str.to_uppercase()}
 # Whole cells longer than this are not identifiers (but are searched for tokens).
 _MAX_CELL_CHARS = 100
 _BATCH_VALUES = 500_000
-_BATCH_BYTES = 32 << 20
+_BATCH_BYTES = 8 << 20
 _SQLITE_ROWS = 10_000
-_TEXT_BLOCK_BYTES = 16 << 20
+_TEXT_BLOCK_BYTES = 8 << 20
 _PRINTABLE_BYTES = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _PRINTABLE = re.compile(rb"[\t\x20-\x7e\x80-\xff]{4,}")
 _COLUMN_NAMES = "(column names)"
@@ -146,9 +149,11 @@ class Finding:
     """Raw identifiers of one kind found in one place.
 
     Attributes:
-        location: a file path, followed for tables by ``#column`` or
-            ``#schema.table.column`` (a column or table whose own name is an
-            identifier is shown as ``<identifier>``); never a value.
+        location: a file path, followed for tables by ``#column`` (Parquet, CSV,
+            JSON: ``#field.subfield`` for nested fields), ``#table#column``
+            (SQLite) or ``#schema.table#column`` (DuckDB); a name that is itself
+            an identifier is shown as ``<identifier>``, and names that are
+            identifiers are reported at ``#(column names)``. Never a value.
         kind: one of :data:`pseudonymise.fingerprints.KINDS`,
             :data:`DIGITS_LOCAL_ID` or :data:`UNREADABLE`.
         count: how many distinct identifiers of that kind were found there.
@@ -192,7 +197,7 @@ def _rule(tokens: pl.DataFrame, kind: str, form: pl.Expr | None = None) -> pl.Da
 def _words(chains: pl.DataFrame) -> pl.DataFrame:
     """(label, w): the words of each text in ``t``, each folded by ``normalise_name``.
 
-    For ASCII text that is upper case and A-Z only, done directly; the Unicode
+    For ASCII text the fold is upper case and A-Z only, done directly; the Unicode
     decomposition, the slow step, only runs on text that needs it.
     """
     non_ascii = pl.col("t").str.contains(r"[^\x00-\x7f]")
@@ -264,14 +269,16 @@ def _candidates(
     whole_cells: bool,
     words_as_names: bool = False,
 ) -> pl.DataFrame:
-    """Distinct (label, kind, canonical) candidates in labelled text values.
+    """(label, kind, canonical) candidates in labelled text values.
 
     ``values`` has columns ``label`` (where a value is) and ``v`` (a line of free
     text, or a table cell). With ``whole_cells`` each value is also a candidate of
     every kind in ``kinds`` (the only way ``name`` is found unless
     ``words_as_names``).
     """
-    frame = values.select(pl.col("label"), pl.col("v").cast(pl.String)).drop_nulls().unique()
+    frame = values.select(pl.col("label"), pl.col("v").cast(pl.String)).drop_nulls()
+    if not whole_cells:  # cells come distinct per column already
+        frame = frame.unique()
     v = pl.col("v")
     # "_" is a word character to \b; make it a separator (nhs_9991234567, Mark_Cook).
     spaced = frame.select("label", v=v.str.replace_all("_", " ", literal=True))
@@ -299,7 +306,7 @@ def _candidates(
     if whole_cells:
         cells = frame.filter(v.str.len_bytes() <= _MAX_CELL_CHARS).select("label", t=v)
         plans.extend(
-            _rule(cells.filter(pl.col("t").str.contains(_CELL_SHAPES[kind])), kind)
+            _rule(cells.filter(t.str.contains(_CELL_SHAPES[kind])), kind, _CELL_FORMS.get(kind))
             for kind in KINDS
             if kind in kinds
         )
@@ -344,7 +351,7 @@ def _leaves(
     elif isinstance(dtype, pl.List | pl.Array):
         inner = series.list.explode() if isinstance(dtype, pl.List) else series.arr.explode()
         yield from _leaves(inner.drop_nulls(), path)
-    elif dtype == pl.Boolean or dtype == pl.Null:
+    elif dtype in (pl.Boolean, pl.Null) or isinstance(dtype, pl.Duration):
         return
     elif dtype == pl.Binary:
         texts = [v.decode("utf-8", "replace") for v in series.drop_nulls().to_list()]
@@ -386,9 +393,6 @@ def _finding_kind(kind: str, value: str) -> str:
     if kind == "local_patient_id" and value.isdigit() and len(value) < _SURE_DIGITS:
         return DIGITS_LOCAL_ID
     return kind
-
-
-ColumnBatches = Callable[[], Iterable[pl.Series]]
 
 
 class _Session:
@@ -868,7 +872,8 @@ def audit(
 ) -> list[Finding]:
     """Look for the fingerprinted identifiers everywhere the pipeline's data rests.
 
-    * ``export_dir``: every file, every kind including ``date_of_birth``;
+    * ``export_dir``: every file, every kind including ``date_of_birth``; and the
+      earlier runs' exports kept beside it (``delivery.writer.runs_dir``);
     * ``warehouse``: the DuckDB file (every table), files beside it whose names
       start with its name (its ``.wal``), and the ``pseudonymised/`` folder of
       Parquet beside it;
@@ -880,12 +885,28 @@ def audit(
     skipped; the fingerprint files are never scanned. An empty list means nothing
     was found; a finding of kind ``unreadable`` means a file could not be checked
     properly.
+
+    Raises:
+        ValueError: the fingerprint files hold no fingerprint at all (an audit
+            against nothing would pass whatever the data held).
     """
-    scanner = Scanner(read_fingerprints(fingerprint_paths), key)
+    fingerprints = read_fingerprints(fingerprint_paths)
+    if not any(fingerprints.values()):
+        raise ValueError(
+            "no fingerprints to audit against: run the pseudonymisation step first "
+            f"(fingerprint files given: {len(fingerprint_paths)})"
+        )
+    scanner = Scanner(fingerprints, key)
     skip = [Path(p) for p in fingerprint_paths]
     exports = scanner._session(EXPORT_KINDS)
-    if export_dir is not None and Path(export_dir).exists():
-        _tree_into(Path(export_dir), exports, skip)
+    if export_dir is not None:
+        export_dir = Path(export_dir)
+        if export_dir.exists():
+            _tree_into(export_dir, exports, skip)
+        earlier = runs_dir(export_dir)
+        if earlier.exists():
+            current = [export_dir.resolve()] if export_dir.exists() else []
+            _tree_into(earlier, exports, [*skip, *current])
     storage = scanner._session(STORAGE_KINDS)
     if warehouse is not None:
         warehouse = Path(warehouse)

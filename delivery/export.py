@@ -6,6 +6,7 @@ switch to it. Any failure leaves the previous export as it was.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ def write_export(
     cashable_settings: list[str],
     manifest_context: dict[str, Any],
     legacy_ids: dict[str, pl.DataFrame] | None = None,
+    fingerprint_scan: Callable[[Path], list[str]] | None = None,
 ) -> ExportSummary:
     """Build every export file, check them, sign the manifests and publish atomically."""
     summary = ExportSummary(export_dir=export_dir, recipients=sorted(recipient_keys))
@@ -161,8 +163,10 @@ def write_export(
         findings = statement_findings + [
             finding for name, frame in checked_frames.items() for finding in scan_frame(frame, name)
         ]
-        summary.identifier_findings = len(findings)
         problems = [str(f) for f in findings]
+        if fingerprint_scan is not None:
+            problems += fingerprint_scan(staging)
+        summary.identifier_findings = len(problems)
         for name, frame in checked_frames.items():
             problems += schema_problems(name.split("/")[-1], frame)
         problems += disclosure_problems("cohort_reference_costs", reference_costs, rule)

@@ -5,6 +5,7 @@
     ipc validate            check the landing and reference folders, run nothing else
     ipc rekey --from OLD --to NEW   rebuild under a new key; old-to-new ids kept restricted
     ipc verify [EXPORT_DIR] check the manifests' signatures and every file's SHA-256
+    ipc audit-scan          look for identifiers everywhere the pipeline wrote
     ipc statement           key holders: one person's statement, NHS number on stdin
 
 Messages name files, rows, columns and reason codes, never a cell value.
@@ -45,6 +46,16 @@ def _root_message(error: Any) -> str:
     return error.message.strip() if error is not None else "failed"
 
 
+def _check_detail(metadata: Any) -> str:
+    """What a failed check found, from its metadata (counts and sentences only)."""
+    for key in ("problems", "findings"):
+        entry = (metadata or {}).get(key)
+        value = getattr(entry, "value", entry)
+        if value:
+            return "; ".join(str(v) for v in value)
+    return "see its metadata in the Dagster UI"
+
+
 def run_failures(events: Iterable[Any]) -> list[str]:
     """Failed steps (with the error that stopped them) and failed checks, as sentences."""
     failures = []
@@ -58,7 +69,7 @@ def run_failures(events: Iterable[Any]) -> list[str]:
             if evaluation is not None and not getattr(evaluation, "passed", True):
                 failures.append(
                     f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} "
-                    "failed (see its metadata in the Dagster UI)"
+                    f"failed: {_check_detail(evaluation.metadata)}"
                 )
     return failures
 
@@ -148,6 +159,40 @@ def cmd_validate(_: argparse.Namespace) -> int:
     for line in report.lines:
         print(line)
     return 1 if report.errors else 0
+
+
+def cmd_audit_scan(_: argparse.Namespace) -> int:
+    """Look for any fingerprinted identifier everywhere the pipeline's data rests."""
+    from delivery.audit import audit
+    from pipelines.resources import IPCResource
+    from pseudonymise.fingerprints import fingerprint_key
+
+    resource = IPCResource()
+    settings = resource.settings()
+    keyring = resource.keyring()
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster")
+    paths = sorted((settings.restricted_dir / "fingerprints").glob("*.parquet"))
+    try:
+        findings = audit(
+            settings.export_dir,
+            settings.warehouse,
+            dagster_home,
+            settings.restricted_dir,
+            paths,
+            fingerprint_key(keyring),
+        )
+    except ValueError as exc:
+        print(f"ipc audit-scan: {exc}", file=sys.stderr)
+        return 2
+    for finding in findings:
+        print(f"ipc audit-scan: FOUND {finding}", file=sys.stderr)
+    if findings:
+        return 1
+    print(
+        "ipc audit-scan: no identifier found in the exports, the warehouse, the quarantine "
+        f"or Dagster's storage and logs under {dagster_home}."
+    )
+    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -240,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     rekey = commands.add_parser("rekey", help="rebuild everything under a new key")
     rekey.add_argument("--from", dest="from_key", required=True, metavar="OLD_KEY_FILE")
     rekey.add_argument("--to", dest="to_key", required=True, metavar="NEW_KEY_FILE")
+    commands.add_parser("audit-scan", help="look for identifiers in everything the pipeline wrote")
     verify = commands.add_parser("verify", help="verify the export's manifests")
     verify.add_argument("export_dir", nargs="?")
     statement = commands.add_parser(
@@ -261,6 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "validate": cmd_validate,
         "rekey": cmd_rekey,
         "verify": cmd_verify,
+        "audit-scan": cmd_audit_scan,
         "statement": cmd_statement,
     }
     return handlers[args.command](args)

@@ -185,7 +185,7 @@ def canonical_identifiers(raw: pl.DataFrame) -> pl.DataFrame:
     ``family_name``. Values that are blank or fail a kind's rule (module
     docstring) are left out.
     """
-    distinct = raw.select(
+    distinct = raw.lazy().select(
         nhs_number=_text(raw, "nhs_number"),
         local_patient_id=_text(raw, "local_patient_id"),
         postcode=_text(raw, "postcode"),
@@ -193,45 +193,46 @@ def canonical_identifiers(raw: pl.DataFrame) -> pl.DataFrame:
         given_name=_text(raw, "given_name"),
         family_name=_text(raw, "family_name"),
     )
-    parts = []
-    for kind, rule in (
-        ("nhs_number", _nhs_number),
-        ("local_patient_id", _local_id),
-        ("postcode", _postcode),
-        ("date_of_birth", _date),
-    ):
-        parts.append(
-            distinct.select(pl.col(kind).unique()).select(
-                pl.lit(kind).alias("kind"), rule(pl.col(kind)).alias("canonical")
-            )
+    parts = [
+        distinct.select(pl.col(kind).unique()).select(
+            pl.lit(kind).alias("kind"), rule(pl.col(kind)).alias("canonical")
         )
+        for kind, rule in (
+            ("nhs_number", _nhs_number),
+            ("local_patient_id", _local_id),
+            ("postcode", _postcode),
+            ("date_of_birth", _date),
+        )
+    ]
     names = distinct.select("given_name", "family_name").unique()
     given = normalise_name(pl.col("given_name"))
     family = normalise_name(pl.col("family_name"))
     placeholder = given.is_in(PLACEHOLDER_NAMES) | family.is_in(PLACEHOLDER_NAMES)
-    for column in ("given_name", "family_name"):
-        parts.append(
-            names.select(pl.col(column).unique()).select(
-                pl.lit("name").alias("kind"), _name(pl.col(column)).alias("canonical")
-            )
+    parts += [
+        names.select(pl.col(column).unique()).select(
+            pl.lit("name").alias("kind"), _name(pl.col(column)).alias("canonical")
         )
+        for column in ("given_name", "family_name")
+    ]
     parts.append(
         names.select(
             pl.lit("full_name").alias("kind"),
             pl.when(~placeholder).then(pl.concat_str(given, family)).alias("canonical"),
         )
     )
+    # One query, so polars can work on the columns in parallel.
     return (
         pl.concat(parts)
         .cast(_CANONICAL_SCHEMA)  # type: ignore[arg-type]
         .drop_nulls()
         .unique(maintain_order=True)
+        .collect()
     )
 
 
-def fingerprint_messages(kind: pl.Expr, canonical: pl.Expr) -> pl.Expr:
-    """The text that is hashed: ``"<kind>:<canonical>"``."""
-    return pl.concat_str(kind, pl.lit(":"), canonical)
+def fingerprint_messages(kind: pl.Expr, value: pl.Expr) -> pl.Expr:
+    """The text that is hashed: ``"<kind>:<canonical value>"``."""
+    return pl.concat_str(kind, pl.lit(":"), value)
 
 
 def identifier_fingerprints(raw: pl.DataFrame, key: bytes) -> pl.DataFrame:
@@ -242,12 +243,12 @@ def identifier_fingerprints(raw: pl.DataFrame, key: bytes) -> pl.DataFrame:
             other columns are ignored.
         key: the HMAC key, normally :func:`fingerprint_key` of the run's keyring.
     """
-    canonical = canonical_identifiers(raw)
-    messages = canonical.select(fingerprint_messages(pl.col("kind"), pl.col("canonical")))
+    pairs = canonical_identifiers(raw)
+    messages = pairs.select(fingerprint_messages(pl.col("kind"), pl.col("canonical")))
     return (
         pl.DataFrame(
             {
-                "kind": canonical.get_column("kind"),
+                "kind": pairs.get_column("kind"),
                 "fingerprint": pseudonymise_series(key, messages.to_series()),
             }
         )

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
+from pseudonymise.fingerprints import identifier_fingerprints
 from pseudonymise.hashing import pseudonymise_series, text_key
 from pseudonymise.identifiers import (
     birth_year,
@@ -78,6 +79,7 @@ class PseudonymisedSource:
     quarantine: pl.DataFrame
     report: IngestReport
     legacy_digests: dict[str, pl.DataFrame]
+    fingerprints: pl.DataFrame
 
 
 def _pseudonym(key: bytes, label: pl.Expr, frame: pl.DataFrame) -> pl.Series:
@@ -193,6 +195,7 @@ def pseudonymise_source(
     spec: SourceSpec,
     linkage_key: bytes,
     legacy_salts: Mapping[str, str] | None = None,
+    fingerprint_key: bytes | None = None,
 ) -> PseudonymisedSource:
     """Read, validate and pseudonymise one source with the linkage key (and, for
     recipients configured for Open Pseudonymiser compatibility, their salts)."""
@@ -246,4 +249,11 @@ def pseudonymise_source(
         quarantine_reasons=dict(sorted(reason_counts.items())),
         extra_columns=sorted({c for f in raw.files for c in f.extra_columns}),
     )
-    return PseudonymisedSource(spec.name, accepted, quarantine, report, legacy)
+    # Keyed fingerprints of every identifier read (quarantined rows too), so a leak scan
+    # can recognise them later without reading raw data again.
+    fingerprints = (
+        identifier_fingerprints(raw.frame, fingerprint_key)
+        if fingerprint_key is not None
+        else pl.DataFrame(schema={"kind": pl.String, "fingerprint": pl.String})
+    )
+    return PseudonymisedSource(spec.name, accepted, quarantine, report, legacy, fingerprints)

@@ -140,3 +140,48 @@ def test_a_different_key_is_refused_until_rekeyed(
     old_id, new_id = mapping_files[0].stem.split("-to-")
     assert (manifest["key_id"], manifest["rekeyed_from_key_id"]) == (new_id, old_id)
     assert main(["verify"]) == 0
+
+
+def test_audit_scan_finds_each_kind_of_planted_identifier(
+    run_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run"]) == 0
+    assert main(["audit-scan"]) == 0
+    capsys.readouterr()
+
+    social = pl.read_csv(WORKED_EXAMPLE / "landing" / "social_care.csv", infer_schema=False)
+    person = social.filter(pl.col("nhs_number").str.len_chars() == 10).row(0, named=True)
+    nhs = person["nhs_number"]
+    spaced = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
+    # An NHS number (with spaces) in a compute log.
+    logs = run_env / "dagster_home" / "storage" / "planted"
+    logs.mkdir(parents=True)
+    (logs / "step.err").write_text(f"processing patient {spaced} failed\n")
+    # A local patient id in the warehouse.
+    import duckdb
+
+    con = duckdb.connect(str(run_env / "warehouse" / "ipc.duckdb"))
+    con.execute("CREATE TABLE main.planted AS SELECT ? AS note", [person["local_patient_id"]])
+    con.close()
+    # A full postcode, lower case without the space, in the quarantine.
+    pl.DataFrame({"note": [person["postcode"].replace(" ", "").lower()]}).write_parquet(
+        run_env / "restricted" / "quarantine" / "planted.parquet"
+    )
+    # A name in Dagster's event storage (SQLite, a JSON blob).
+    import sqlite3
+
+    db = sqlite3.connect(run_env / "dagster_home" / "planted_events.db")
+    name = f"{person['given_name']} {person['family_name']}"
+    db.execute("CREATE TABLE event_logs (event TEXT)")
+    db.execute("INSERT INTO event_logs VALUES (?)", [json.dumps({"message": f"hello {name}"})])
+    db.commit()
+    db.close()
+    # A date of birth in an export.
+    (run_env / "exports" / "planted.csv").write_text(f"note\n{person['date_of_birth']}\n")
+
+    assert main(["audit-scan"]) == 1
+    err = capsys.readouterr().err
+    for kind in ("nhs_number", "local_patient_id", "postcode", "full_name", "date_of_birth"):
+        assert kind in err, kind
+    for value in (nhs, spaced, person["local_patient_id"], person["date_of_birth"], name):
+        assert value not in err
