@@ -377,8 +377,8 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
         costed AS (
             SELECT row_id,
                 bool_or(cost_basis = 'unpriced') AS unpriced,
-                fsum(cost ORDER BY financial_year) AS cost,
-                fsum(net_cost ORDER BY financial_year) AS net_cost
+                fsum(cost) AS cost,
+                fsum(net_cost) AS net_cost
             FROM costing.activity GROUP BY ALL
         ),
         open AS (

@@ -38,8 +38,7 @@ def age_band_sql(age_expression: str) -> str:
 def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
     """Build ``costing.person_years`` (one row per person and year, costs by setting)."""
     setting_sums = ",\n".join(
-        f"coalesce(fsum(a.cost ORDER BY a.row_id, a.financial_year) "
-        f"FILTER (WHERE a.setting = '{s}'), 0.0) AS cost_{s}"
+        f"coalesce(fsum(a.cost) FILTER (WHERE a.setting = '{s}'), 0.0) AS cost_{s}"
         for s in SETTINGS
     )
     setting_cols = ", ".join(f"coalesce(c.cost_{s}, 0.0) AS cost_{s}" for s in SETTINGS)
