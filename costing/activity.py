@@ -13,6 +13,8 @@ period tables of :mod:`costing.period`.
 
 import duckdb
 
+from costing.money import exact_sum
+
 #: Acute points of delivery costed as spells at discharge (with excess bed days).
 SPELL_PODS = ("EL", "NEL")
 
@@ -369,7 +371,7 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     con.execute(
-        """
+        f"""
         CREATE OR REPLACE TABLE costing.row_status AS
         WITH accepted AS (
             SELECT row_id, source, file, row_number FROM linked.row_links
@@ -377,8 +379,8 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
         costed AS (
             SELECT row_id,
                 bool_or(cost_basis = 'unpriced') AS unpriced,
-                fsum(cost) AS cost,
-                fsum(net_cost) AS net_cost
+                {exact_sum("cost")}::DOUBLE AS cost,
+                {exact_sum("net_cost")}::DOUBLE AS net_cost
             FROM costing.activity GROUP BY ALL
         ),
         open AS (

@@ -9,6 +9,7 @@ on or before its last day), so that cohort averages include people who used noth
 
 import duckdb
 
+from costing.money import exact_sum
 from schemas.sources import SETTINGS
 
 AGE_BAND_SQL = """
@@ -36,13 +37,14 @@ def age_band_sql(age_expression: str) -> str:
 
 
 def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
-    """Build ``costing.person_years`` (one row per person and year, costs by setting)."""
+    """Build ``costing.person_years`` (one row per person and year, costs by setting,
+    added exactly so that two runs publish the same figures)."""
     setting_sums = ",\n".join(
-        f"coalesce(fsum(a.cost) FILTER (WHERE a.setting = '{s}'), 0.0) AS cost_{s}"
+        f"coalesce({exact_sum('a.cost')} FILTER (WHERE a.setting = '{s}'), 0) AS cost_{s}"
         for s in SETTINGS
     )
-    setting_cols = ", ".join(f"coalesce(c.cost_{s}, 0.0) AS cost_{s}" for s in SETTINGS)
-    total = " + ".join(f"coalesce(c.cost_{s}, 0.0)" for s in SETTINGS)
+    setting_cols = ", ".join(f"coalesce(c.cost_{s}, 0)::DOUBLE AS cost_{s}" for s in SETTINGS)
+    total = " + ".join(f"coalesce(c.cost_{s}, 0)" for s in SETTINGS)
     con.execute(
         f"""
         CREATE OR REPLACE TABLE costing.person_years AS
@@ -71,7 +73,7 @@ def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
             {age_band_sql(age_sql("y.start_year"))} AS age_band,
             s.sex, s.postcode_district, s.linked_by_nhs_number,
             {setting_cols},
-            {total} AS cost_total
+            ({total})::DOUBLE AS cost_total
         FROM present p
         JOIN delivery_years y USING (financial_year)
         JOIN linked.person_spine s USING (person_id)

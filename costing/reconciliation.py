@@ -1,8 +1,8 @@
 """Reconciliation: nothing is lost between the landing files and the costs.
 
-Money is added with ``fsum`` (compensated summation): a plain floating-point sum of
-millions of costs drifts by pennies at a site's scale, which would fail a check that
-compares to the penny for no real reason.
+Money is added exactly (:mod:`costing.money`): a plain floating-point sum of millions
+of costs drifts by pennies at a site's scale, which would fail a check that compares
+to the penny for no real reason, and would differ between runs.
 
 One row per landing source. Every row read is accepted or quarantined; every accepted
 row is linked at one stage; every accepted row is costed, open, out of period or a
@@ -12,6 +12,7 @@ says, in words, every way the figures fail to add up; a blocking check fails on 
 
 import duckdb
 
+from costing.money import exact_sum
 from schemas.sources import SOURCES
 
 COUNT_COLUMNS = (
@@ -48,8 +49,8 @@ def build_reconciliation(con: duckdb.DuckDBPyConnection) -> None:
         ),
         costs AS (
             SELECT source,
-                fsum(cost ORDER BY row_id, financial_year) AS cost_total,
-                fsum(net_cost ORDER BY row_id, financial_year) AS net_cost_total
+                {exact_sum("cost")}::DOUBLE AS cost_total,
+                {exact_sum("net_cost")}::DOUBLE AS net_cost_total
             FROM costing.activity GROUP BY source
         )
         SELECT s.source, i.encoding,
@@ -81,10 +82,10 @@ def reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Every way the reconciliation fails to add up, as sentences (empty when it does)."""
     problems: list[str] = []
     rows = con.execute(
-        """
+        f"""
         SELECT r.*,
             (SELECT count(*) FROM costing.row_status s WHERE s.source = r.source) AS statuses,
-            (SELECT coalesce(fsum(cost), 0) FROM costing.row_status s
+            (SELECT coalesce({exact_sum("cost")}, 0)::DOUBLE FROM costing.row_status s
                 WHERE s.source = r.source) AS status_cost
         FROM costing.reconciliation r
         """
@@ -115,11 +116,11 @@ def reconciliation_problems(con: duckdb.DuckDBPyConnection) -> list[str]:
         if r["net_cost_total"] > r["cost_total"] + 0.005:
             problems.append(f"{source}: net cost exceeds gross cost")
     person_total = con.execute(
-        "SELECT coalesce(fsum(cost_total), 0) FROM costing.person_years"
+        f"SELECT coalesce({exact_sum('cost_total')}, 0)::DOUBLE FROM costing.person_years"
     ).fetchall()[0]
-    activity_total = con.execute("SELECT coalesce(fsum(cost), 0) FROM costing.activity").fetchall()[
-        0
-    ]
+    activity_total = con.execute(
+        f"SELECT coalesce({exact_sum('cost')}, 0)::DOUBLE FROM costing.activity"
+    ).fetchall()[0]
     assert person_total is not None and activity_total is not None
     if abs(person_total[0] - activity_total[0]) > 0.01:
         problems.append(
