@@ -21,7 +21,7 @@ DATA_CLASS_TAGS = {
 }
 
 #: Bump when an asset's logic changes so the UI shows what has gone stale.
-CODE_VERSION = "2026.11.1"
+CODE_VERSION = "2026.12.1"
 
 
 def table_schema(schema: pl.Schema | dict[str, Any]) -> dg.TableSchema:

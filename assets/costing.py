@@ -18,12 +18,15 @@ from assets.common import (
 )
 from costing.activity import cost_activity
 from costing.cohorts import build_cohort_membership, parse_cohorts
+from costing.concentration import TOP_PERCENT, cost_concentration
 from costing.disclosure import DisclosureRule
 from costing.period import create_period_tables, resolve_period
 from costing.persons import build_person_costs
 from costing.reconciliation import build_reconciliation, reconciliation_problems
 from costing.reference_costs import build_cohort_reference_costs, build_funding_bands
 from costing.statements import build_statements
+from delivery import tables
+from delivery.charts import cost_concentration_png, markdown_image, mean_cost_by_setting_png
 from pipelines.resources import WAREHOUSE_POOL, IPCResource
 from schemas.sources import SETTINGS
 
@@ -40,6 +43,11 @@ def _cohorts_yaml(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("SELECT content FROM reference.documents WHERE name = 'cohorts'").fetchall()[
         0
     ][0]
+
+
+def _picture(png: bytes, alt: str) -> dg.MarkdownMetadataValue:
+    """A PNG shown inline in the asset's metadata (drawn from disclosure-controlled figures)."""
+    return dg.MetadataValue.md(markdown_image(png, alt))
 
 
 def _costing_asset(name: str, deps: list[list[str]], check_specs=None, **kwargs):
@@ -130,15 +138,23 @@ def activity(context: dg.AssetExecutionContext, ipc: IPCResource):
     )
 
 
-@_costing_asset("person_costs", deps=[["costing", "activity"], ["linked", "person_spine"]])
+@_costing_asset(
+    "person_costs",
+    # settings: the disclosure rule the cost-concentration picture is drawn under
+    deps=[["costing", "activity"], ["linked", "person_spine"], ["reference", "settings"]],
+)
 def person_costs(context: dg.AssetExecutionContext, ipc: IPCResource) -> dg.MaterializeResult:
     """Each person's cost per setting and in total, per financial year.
 
     Includes people on a long-term condition register who used nothing that year
-    (total £0), so cohort averages count them (costing-method.md s.3).
+    (total £0), so cohort averages count them (costing-method.md s.3). The
+    cost-concentration picture shows how much of each year's spend the costliest
+    people account for, drawn at whole percentiles of people only (years with too few
+    people for that are not drawn).
     """
     with ipc.warehouse_connection() as con:
         build_person_costs(con)
+        concentration = cost_concentration(con, DisclosureRule.from_settings(_settings(con)))
         totals = con.execute(
             "SELECT financial_year, count(*), round(sum(cost_total), 2) "
             "FROM costing.person_years GROUP BY 1 ORDER BY 1"
@@ -156,6 +172,17 @@ def person_costs(context: dg.AssetExecutionContext, ipc: IPCResource) -> dg.Mate
             | {
                 "people_and_cost_by_year": json_metadata(
                     {y: {"people": n, "cost": c} for y, n, c in totals}
+                ),
+                "cost_concentration": _picture(
+                    cost_concentration_png(concentration),
+                    "Cost concentration: share of people against cumulative share of spend",
+                ),
+                f"top_{TOP_PERCENT}_percent_share_of_spend": json_metadata(
+                    {
+                        row["financial_year"]: round(row["top_share"], 3)
+                        for row in concentration.years.iter_rows(named=True)
+                        if not row["suppressed"]
+                    }
                 ),
                 "dagster/column_lineage": lineage,
             }
@@ -178,16 +205,30 @@ def cohort_membership(context: dg.AssetExecutionContext, ipc: IPCResource) -> dg
         )
 
 
-@_costing_asset("cohort_reference_costs", deps=[["costing", "cohort_membership"]])
+@_costing_asset(
+    "cohort_reference_costs",
+    deps=[["costing", "cohort_membership"], ["reference", "settings"]],
+)
 def cohort_reference_costs(
     context: dg.AssetExecutionContext, ipc: IPCResource
 ) -> dg.MaterializeResult:
     """Annual average, median and percentile costs per cohort (before disclosure control;
-    the published copy is in the exports)."""
+    the published copy is in the exports).
+
+    The picture of mean cost by setting is drawn from the published copy, after
+    disclosure control: a suppressed cohort is labelled, not drawn.
+    """
     with ipc.warehouse_connection() as con:
         build_cohort_reference_costs(con)
+        published = tables.cohort_reference_costs(con, DisclosureRule.from_settings(_settings(con)))
         return dg.MaterializeResult(
             metadata=duckdb_table_metadata(con, "costing.cohort_reference_costs")
+            | {
+                "mean_cost_by_setting": _picture(
+                    mean_cost_by_setting_png(published),
+                    "Mean cost per person by setting, per cohort (published figures)",
+                )
+            }
         )
 
 
