@@ -433,9 +433,9 @@ class _Session:
         if not self.kinds:
             return
         self.add_names(prefix, path)
-        values = values.cast(pl.String).drop_nulls()
         if cells:
-            values = values.unique()
+            values = values.drop_nulls().unique()  # before the cast: far fewer to cast
+        values = values.cast(pl.String).drop_nulls()
         if values.is_empty():
             return
         label = pl.repeat(self.label(prefix, path), len(values), dtype=pl.UInt32, eager=True)

@@ -98,6 +98,8 @@ def write_export(
     """Build every export file, check them, sign the manifests and publish atomically."""
     summary = ExportSummary(export_dir=export_dir, recipients=sorted(recipient_keys))
     checked_frames: dict[str, pl.DataFrame] = {}
+    file_findings: list[Finding] = []  # in files checked as they were written
+    file_problems: list[str] = []
     with staged_export(export_dir) as staging:
         person_costs = tables.person_costs(con)
         _parquet(person_costs, staging / "person_costs.parquet")
@@ -140,35 +142,57 @@ def write_export(
 
         persons_all, k_report = k_anonymise(tables.linked_persons(con), k)
         summary.k_anonymity = k_report.as_manifest()
-        activity_all = tables.linked_activity(con)
+        years = tables.stage_linked_activity(con)
         legacy_ids = legacy_ids or {}
         for recipient, key in sorted(recipient_keys.items()):
             folder = staging / "linked" / recipient
-            activity = tables.rekey_for_recipient(activity_all, key, legacy_ids.get(recipient))
-            for (year,), part in activity.group_by(["financial_year"], maintain_order=True):
-                label = fy_file_label(str(year))
-                chunks = max(1, -(-part.height // ACTIVITY_ROWS_PER_FILE))
+            ids = tables.recipient_ids(con, key, legacy_ids.get(recipient))
+            (folder / "activity").mkdir(parents=True)
+            activity_rows = 0
+            for year, rows in years:
+                chunks = max(1, -(-rows // ACTIVITY_ROWS_PER_FILE))
                 for n in range(chunks):
-                    chunk = part.slice(n * ACTIVITY_ROWS_PER_FILE, ACTIVITY_ROWS_PER_FILE)
+                    label = fy_file_label(year)
                     name = f"{label}.parquet" if chunks == 1 else f"{label}-{n + 1}.parquet"
-                    _parquet(chunk, folder / "activity" / name)
-            (folder / "activity").mkdir(parents=True, exist_ok=True)
+                    path = folder / "activity" / name
+                    first = n * ACTIVITY_ROWS_PER_FILE
+                    tables.copy_linked_activity(
+                        con, ids, year, first, min(ACTIVITY_ROWS_PER_FILE, rows - first), path
+                    )
+                    # Checked as written, one file at a time: memory stays one file's.
+                    written = pl.read_parquet(path)
+                    activity_rows += written.height
+                    file_findings += scan_frame(written, f"{recipient}/activity/{name}")
+                    file_problems += schema_problems("activity", written)
+                    del written
+            del ids
             persons = tables.rekey_for_recipient(persons_all, key, legacy_ids.get(recipient))
             _parquet(persons, folder / "persons.parquet")
-            checked_frames[f"{recipient}/activity"] = activity
             checked_frames[f"{recipient}/persons"] = persons
-            summary.rows[f"linked/{recipient}/activity"] = activity.height
+            summary.rows[f"linked/{recipient}/activity"] = activity_rows
             summary.rows[f"linked/{recipient}/persons"] = persons.height
+            if activity_rows != sum(rows for _, rows in years):
+                file_problems.append(
+                    f"linked/{recipient}/activity: {activity_rows} rows written but "
+                    f"{sum(rows for _, rows in years)} accepted activities"
+                )
 
-        findings = statement_findings + [
-            finding for name, frame in checked_frames.items() for finding in scan_frame(frame, name)
-        ]
+        findings = (
+            statement_findings
+            + file_findings
+            + [
+                finding
+                for name, frame in checked_frames.items()
+                for finding in scan_frame(frame, name)
+            ]
+        )
         problems = [str(f) for f in findings]
         if fingerprint_scan is not None:
             problems += fingerprint_scan(staging)
         summary.identifier_findings = len(problems)
         for name, frame in checked_frames.items():
             problems += schema_problems(name.split("/")[-1], frame)
+        problems += file_problems
         problems += disclosure_problems("cohort_reference_costs", reference_costs, rule)
         problems += disclosure_problems("cohort_funding_bands", bands, rule)
         if k_report.groups_below_k:

@@ -5,6 +5,8 @@ aggregates after disclosure control, person-level tables under the right pseudon
 no exact dates, no raw identifiers.
 """
 
+from pathlib import Path
+
 import duckdb
 import polars as pl
 
@@ -78,23 +80,91 @@ def rekey_for_recipient(
     )
 
 
-def linked_activity(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Every accepted activity and financial year, at month grain, under the internal
-    pseudonym (re-key with :func:`rekey_for_recipient` before export)."""
-    frame = con.sql(
-        """
-        SELECT person_id, source, setting, service, activity_month, financial_year,
-            cost, net_cost, units, cost_basis
+def recipient_ids(
+    con: duckdb.DuckDBPyConnection, recipient_key: bytes, legacy_ids: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Every person's id for one recipient: ``internal_id`` (the warehouse's person id)
+    to ``person_id`` (the recipient's), with ``pseudonym_scheme`` for an Open
+    Pseudonymiser recipient. One hash per person, not per activity row."""
+    people = con.sql("SELECT person_id FROM linked.person_spine ORDER BY person_id").pl()
+    return rekey_for_recipient(
+        people.with_columns(pl.col("person_id").alias("internal_id")), recipient_key, legacy_ids
+    )
+
+
+#: The linked activity export's columns, in order (see schemas.exports.Activity).
+LINKED_ACTIVITY_COLUMNS = (
+    "source",
+    "setting",
+    "service",
+    "activity_month",
+    "financial_year",
+    "cost",
+    "net_cost",
+    "units",
+    "cost_basis",
+)
+
+
+def stage_linked_activity(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """Number every accepted activity within its financial year, in row order, in a
+    temporary table; return each year and its rows. Every recipient's files are then
+    cut from it by :func:`copy_linked_activity`, so all copies hold the same rows in
+    the same order and no whole-table frame is ever held in Python."""
+    columns = ", ".join(LINKED_ACTIVITY_COLUMNS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE export_activity AS
+        SELECT row_number() OVER (PARTITION BY financial_year ORDER BY row_id) - 1 AS seq,
+            person_id, {columns}
         FROM costing.activity
-        ORDER BY financial_year, row_id
         """
-    ).pl()
-    return frame
+    )
+    return [
+        (str(year), int(rows))
+        for year, rows in con.execute(
+            "SELECT financial_year, count(*) FROM export_activity GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+    ]
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def copy_linked_activity(
+    con: duckdb.DuckDBPyConnection,
+    ids: pl.DataFrame,
+    year: str,
+    first: int,
+    rows: int,
+    path: Path,
+) -> None:
+    """Write rows ``first`` .. ``first + rows - 1`` of a year's staged activity to a
+    Parquet file under the recipient's ids (DuckDB streams it: nothing held in Python)."""
+    scheme = ", m.pseudonym_scheme" if "pseudonym_scheme" in ids.columns else ""
+    columns = ", ".join(f"a.{c}" for c in LINKED_ACTIVITY_COLUMNS)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.register("recipient_ids", ids.to_arrow())
+    try:
+        con.execute(
+            f"""
+            COPY (
+                SELECT m.person_id, {columns}{scheme}
+                FROM export_activity a JOIN recipient_ids m ON m.internal_id = a.person_id
+                WHERE a.financial_year = {_sql_text(year)}
+                  AND a.seq >= {int(first)} AND a.seq < {int(first) + int(rows)}
+                ORDER BY a.seq
+            ) TO {_sql_text(str(path))} (FORMAT parquet, COMPRESSION zstd)
+            """
+        )
+    finally:
+        con.unregister("recipient_ids")
 
 
 def linked_persons(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """One row per person and year: age band, sex, postcode district and cohorts, under
-    the internal pseudonym (re-key with :func:`recipient_pseudonyms` before export)."""
+    the internal pseudonym (re-key with :func:`rekey_for_recipient` before export)."""
     frame = con.sql(
         f"""
         SELECT p.person_id, p.financial_year, p.age_band, p.sex,

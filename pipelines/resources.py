@@ -23,6 +23,11 @@ from schemas.reference import read_settings
 #: DuckDB allows one writing process per database file.
 WAREHOUSE_POOL = "duckdb_warehouse"
 
+#: DuckDB's own default is 80% of the machine's memory; capped, it spills large sorts
+#: and joins to `<warehouse>.tmp/` instead, so a whole site's run stays within a
+#: laptop's means beside the Python side of the step (benchmarks/results.md).
+WAREHOUSE_MEMORY_LIMIT = "3GB"
+
 
 class KeyMismatchError(RuntimeError):
     """The key in use is not the one the warehouse was built with."""
@@ -105,7 +110,7 @@ class IPCResource(dg.ConfigurableResource):
         """A connection to the DuckDB warehouse, closed however the block ends."""
         path = self.settings().warehouse
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path))
+        con = duckdb.connect(str(path), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
             yield con
         finally:

@@ -153,3 +153,28 @@ def test_killing_the_run_while_it_writes_exports_leaves_the_previous_export(
     shutil.rmtree(tmp_path / "dagster_home", ignore_errors=True)
     assert delivery.materialize().success
     assert verify_manifest(delivery.export_dir.resolve(), key) == []
+
+
+def test_a_large_year_is_split_into_parts_holding_the_same_rows_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = _delivery(tmp_path / "whole")
+    assert whole.materialize().success
+    monkeypatch.setattr("delivery.export.ACTIVITY_ROWS_PER_FILE", 7)
+    split = _delivery(tmp_path / "split")
+    assert split.materialize().success
+
+    def year_rows(delivery: Delivery, names: list[str]) -> list[dict]:
+        folder = delivery.export_dir / "linked" / "site" / "activity"
+        return pl.concat(pl.read_parquet(folder / n) for n in names).drop("person_id").to_dicts()
+
+    single = year_rows(whole, ["2024-25.parquet"])
+    parts = sorted(
+        (p.name for p in (split.export_dir / "linked" / "site" / "activity").glob("2024-25-*")),
+        key=lambda n: int(n.removesuffix(".parquet").rsplit("-", 1)[1]),
+    )
+    assert len(parts) == -(-len(single) // 7) > 1
+    assert all(
+        len(pl.read_parquet(split.export_dir / "linked/site/activity" / n)) <= 7 for n in parts
+    )
+    assert year_rows(split, parts) == single
