@@ -3,13 +3,16 @@
 Metadata holds counts, schemas and figures only - never a row value.
 """
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 
 OWNERS = ["team:ipc-finance-data"]
 
@@ -53,6 +56,34 @@ def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     frame.write_parquet(tmp, compression="zstd")
     tmp.replace(path)
+
+
+@contextlib.contextmanager
+def parquet_written_atomically(path: Path) -> Iterator[Callable[[pl.DataFrame], None]]:
+    """A sink that appends frames (same schema, in order) to one Parquet file, written
+    next to the target and renamed into place only when the block ends without error:
+    a failed run leaves the old file whole, and no frame is held after it is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    writer: pq.ParquetWriter | None = None
+
+    def write(frame: pl.DataFrame) -> None:
+        nonlocal writer
+        table = frame.to_arrow()
+        if writer is None:
+            writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+        writer.write_table(table)
+
+    try:
+        yield write
+        if writer is None:
+            raise ValueError(f"nothing was written for {path.name}")
+        writer.close()
+        tmp.replace(path)
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
 
 
 def write_json_atomically(value: Any, path: Path) -> None:

@@ -16,6 +16,7 @@ from assets.common import (
     DATA_CLASS_TAGS,
     OWNERS,
     json_metadata,
+    parquet_written_atomically,
     table_schema,
     write_json_atomically,
     write_parquet_atomically,
@@ -42,17 +43,26 @@ def landing_spec(spec: SourceSpec) -> dg.AssetSpec:
     )
 
 
-def _no_identifier_check(frame: pl.DataFrame, source: str) -> dg.AssetCheckResult:
-    findings = [
-        f
-        for f in scan_frame(frame, f"pseudonymised/{source}")
-        if f.kind in ("raw identifier column", "nhs_number", "full_postcode")
-    ]
-    return dg.AssetCheckResult(
-        check_name="no_raw_identifiers",
-        passed=not findings,
-        metadata={"findings": json_metadata([str(f) for f in findings])},
-    )
+class _IdentifierCheck:
+    """The no_raw_identifiers check over the accepted rows, chunk by chunk as written."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.findings: list[str] = []
+
+    def scan(self, frame: pl.DataFrame) -> None:
+        self.findings += [
+            str(f)
+            for f in scan_frame(frame, f"pseudonymised/{self.source}")
+            if f.kind in ("raw identifier column", "nhs_number", "full_postcode")
+        ]
+
+    def result(self) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            check_name="no_raw_identifiers",
+            passed=not self.findings,
+            metadata={"findings": json_metadata(self.findings)},
+        )
 
 
 def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
@@ -95,9 +105,27 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         keyring = ipc.checked_keyring()
         legacy = legacy_recipients(settings)
         salts = {name: read_salt_file(Path(cfg["salt_file"])) for name, cfg in legacy.items()}
-        result = pseudonymise_source(
-            settings.landing_dir, spec, keyring.linkage, salts, fingerprint_key(keyring)
-        )
+        accepted_rows = 0
+        accepted_schema: pl.Schema | None = None
+        identifier_check = _IdentifierCheck(spec.name)
+
+        def write_chunk(chunk: pl.DataFrame) -> None:
+            nonlocal accepted_rows, accepted_schema
+            write_accepted(chunk)
+            identifier_check.scan(chunk)
+            accepted_rows += chunk.height
+            accepted_schema = chunk.schema
+
+        accepted_path = settings.warehouse_dir / "pseudonymised" / f"{spec.name}.parquet"
+        with parquet_written_atomically(accepted_path) as write_accepted:
+            result = pseudonymise_source(
+                settings.landing_dir,
+                spec,
+                keyring.linkage,
+                salts,
+                fingerprint_key(keyring),
+                sink=write_chunk,
+            )
         write_fingerprints(
             result.fingerprints, settings.restricted_dir / "fingerprints" / f"{spec.name}.parquet"
         )
@@ -107,9 +135,6 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 settings.restricted_dir / "open_pseudonymiser" / recipient / f"{spec.name}.parquet",
             )
         report = result.report
-        write_parquet_atomically(
-            result.accepted, settings.warehouse_dir / "pseudonymised" / f"{spec.name}.parquet"
-        )
         write_parquet_atomically(
             result.quarantine, settings.restricted_dir / "quarantine" / f"{spec.name}.parquet"
         )
@@ -123,8 +148,8 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         )
         yield dg.MaterializeResult(
             metadata={
-                "dagster/row_count": result.accepted.height,
-                "dagster/column_schema": table_schema(result.accepted.schema),
+                "dagster/row_count": accepted_rows,
+                "dagster/column_schema": table_schema(accepted_schema or {}),
                 "rows_read": report.rows_read,
                 "rows_quarantined": report.rows_quarantined,
                 "rows_replaced": report.rows_replaced,
@@ -145,7 +170,7 @@ def build_pseudonymised_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                 "rows_quarantined": report.rows_quarantined,
             },
         )
-        yield _no_identifier_check(result.accepted, spec.name)
+        yield identifier_check.result()
 
     return _pseudonymised
 

@@ -218,7 +218,11 @@ def _read_file(path: Path, required: Sequence[str]) -> tuple[pl.DataFrame, str]:
         raise LandingError(f"{name}: the file is empty (no header line)")
 
     lines, content, encoding = _read_lines(path)
-    frame = _parse_fast(lines, content, name, required)
+    # _parse_fast takes the only reference, so it can free the lines (as large as the
+    # file) before Polars parses the values: the two never need memory at once.
+    only_reference = [lines]
+    del lines
+    frame = _parse_fast(only_reference, content, name, required)
     if frame is None:
         # content is the path (a UTF-8 file), or bytes already re-encoded as UTF-8
         raw = content if isinstance(content, bytes) else _read_bytes(path)
@@ -343,7 +347,7 @@ def _records(body: pl.Series) -> tuple[pl.Series, pl.Series]:
 
 
 def _parse_fast(
-    lines: pl.Series, content: Path | bytes, name: str, required: Sequence[str]
+    only_reference: list[pl.Series], content: Path | bytes, name: str, required: Sequence[str]
 ) -> pl.DataFrame | None:
     """Parse a file with vectorised expressions; None when it needs the csv module.
 
@@ -352,8 +356,11 @@ def _parse_fast(
     fields in a record whose quoting is regular (every field either free of quotes or
     wholly quoted with inner quotes doubled), and Python's csv module for the rare
     record quoted any other way. Values come from Polars' CSV reader, trusted only
-    when it finds exactly the same records.
+    when it finds exactly the same records. ``only_reference`` holds the file's lines
+    (from :func:`_read_lines`) and nothing else may: they are freed before the values
+    are read.
     """
+    lines = only_reference.pop()
     total_lines = lines.len()
     non_blank = (lines != "").arg_true()
     if non_blank.len() == 0:

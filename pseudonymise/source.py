@@ -18,7 +18,7 @@ pseudonym of ``nhs:<NHS number>`` is the person id of a person linked by NHS num
 and that of ``src:<source>:<local id>`` the id of an unlinked person.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from pseudonymise.identifiers import (
     normalise_sex,
     postcode_district,
 )
-from pseudonymise.landing import read_source
+from pseudonymise.landing import RawSource, read_source
 from pseudonymise.open_pseudonymiser import digest_expr, dob_open_pseudonymiser_format
 from pseudonymise.validate import parse_accepted, quarantine_reasons
 from schemas.sources import (
@@ -75,7 +75,7 @@ class PseudonymisedSource:
     """
 
     source: str
-    accepted: pl.DataFrame
+    accepted: pl.DataFrame | None  # None when the accepted rows went to a sink
     quarantine: pl.DataFrame
     report: IngestReport
     legacy_digests: dict[str, pl.DataFrame]
@@ -190,25 +190,25 @@ def _legacy_digests(accepted: pl.DataFrame, spec: SourceSpec, salt: str) -> pl.D
     )
 
 
-def pseudonymise_source(
-    landing_dir: Path,
-    spec: SourceSpec,
-    linkage_key: bytes,
-    legacy_salts: Mapping[str, str] | None = None,
-    fingerprint_key: bytes | None = None,
-) -> PseudonymisedSource:
-    """Read, validate and pseudonymise one source with the linkage key (and, for
-    recipients configured for Open Pseudonymiser compatibility, their salts)."""
-    key = text_key(linkage_key)
-    raw = read_source(landing_dir, spec)
-    reasons = quarantine_reasons(raw)
-    accepted = parse_accepted(raw, reasons)
-    legacy = {
-        recipient: _legacy_digests(accepted, spec, salt)
-        for recipient, salt in (legacy_salts or {}).items()
-    }
+#: Accepted rows are parsed and pseudonymised this many at a time, so a whole site's
+#: largest extract never needs its parsed copy in memory beside the raw one.
+CHUNK_ROWS = 4_000_000
+
+
+def _accepted_chunk(
+    part: RawSource,
+    part_reasons: pl.DataFrame,
+    key: bytes,
+    legacy_salts: Mapping[str, str],
+    legacy: dict[str, list[pl.DataFrame]],
+) -> pl.DataFrame:
+    """Parse and pseudonymise one slice of the raw rows (its accepted rows only)."""
+    spec = part.spec
+    parsed = parse_accepted(part, part_reasons)
+    for recipient, salt in legacy_salts.items():
+        legacy[recipient].append(_legacy_digests(parsed, spec, salt))
     accepted = (
-        _identity(accepted, spec, key)
+        _identity(parsed, spec, key)
         .with_columns(row_id_expr(spec).alias("row_id"))
         .rename({"_file": "file", "_file_index": "file_index", "_row_number": "row_number"})
     )
@@ -218,7 +218,43 @@ def pseudonymise_source(
         (pl.col(record_id) if record_id else pl.lit(None, pl.String)).alias("record_id"),
     )
     leading = ["row_id", "source", "file", "file_index", "row_number"]
-    accepted = accepted.select(leading + [c for c in accepted.columns if c not in leading])
+    return accepted.select(leading + [c for c in accepted.columns if c not in leading])
+
+
+def pseudonymise_source(
+    landing_dir: Path,
+    spec: SourceSpec,
+    linkage_key: bytes,
+    legacy_salts: Mapping[str, str] | None = None,
+    fingerprint_key: bytes | None = None,
+    *,
+    sink: Callable[[pl.DataFrame], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> PseudonymisedSource:
+    """Read, validate and pseudonymise one source with the linkage key (and, for
+    recipients configured for Open Pseudonymiser compatibility, their salts).
+
+    The accepted rows are made ``chunk_rows`` at a time, in row order. With a ``sink``
+    each chunk is handed to it as it is made (the caller writes it out) and the
+    result's ``accepted`` is None; without one they are gathered into ``accepted``.
+    """
+    key = text_key(linkage_key)
+    raw = read_source(landing_dir, spec)
+    reasons = quarantine_reasons(raw)
+    legacy_salts = legacy_salts or {}
+    legacy: dict[str, list[pl.DataFrame]] = {recipient: [] for recipient in legacy_salts}
+    chunks: list[pl.DataFrame] = []
+    rows_accepted = 0
+    for start in range(0, max(raw.frame.height, 1), chunk_rows):
+        part = RawSource(spec, raw.frame.slice(start, chunk_rows), raw.files)
+        chunk = _accepted_chunk(part, reasons.slice(start, chunk_rows), key, legacy_salts, legacy)
+        rows_accepted += chunk.height
+        if sink is None:
+            chunks.append(chunk)
+        else:
+            sink(chunk)
+        del chunk
+    accepted = pl.concat(chunks) if sink is None else None
 
     quarantined_raw = raw.frame.with_columns(reasons["reasons"], reasons["replaced"]).filter(
         pl.col("reasons").fill_null("") != ""
@@ -243,7 +279,7 @@ def pseudonymise_source(
         files=len(raw.files),
         encoding=";".join(encodings) if encodings else "utf-8",
         rows_read=raw.frame.height,
-        rows_accepted=accepted.height,
+        rows_accepted=rows_accepted,
         rows_quarantined=quarantine.height,
         rows_replaced=int(quarantine["replaced"].sum()),
         quarantine_reasons=dict(sorted(reason_counts.items())),
@@ -256,4 +292,7 @@ def pseudonymise_source(
         if fingerprint_key is not None
         else pl.DataFrame(schema={"kind": pl.String, "fingerprint": pl.String})
     )
-    return PseudonymisedSource(spec.name, accepted, quarantine, report, legacy, fingerprints)
+    legacy_digests = {recipient: pl.concat(parts) for recipient, parts in legacy.items()}
+    return PseudonymisedSource(
+        spec.name, accepted, quarantine, report, legacy_digests, fingerprints
+    )
