@@ -98,6 +98,7 @@ _DATE = r"\b[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[^0-9]|$)"
 _ALNUM = rf"[A-Za-z0-9]{{{MIN_LOCAL_ID_CHARS},}}"
 _COMPOUND = r"[A-Za-z0-9]+(?:[\-/._][A-Za-z0-9]+)+"
 _WORD = r"\p{L}+(?:['\x{2019}\-]\p{L}+)*"
+_FRACTION = r"([0-9])\.[0-9]+"
 # Words separated only by a short run of spaces or punctuation ("Mark Cook",
 # "COOK, Mark", "\"Mark\",\"Cook\""): adjacent words are taken from within a chain.
 _CHAIN = rf"\b{_WORD}(?:[^\p{{L}}\p{{N}}]{{1,4}}{_WORD})*\b"
@@ -119,6 +120,7 @@ _CELL_FORMS = {"local_patient_id": pl.col("t").str.strip_chars().str.to_uppercas
 # Whole cells longer than this are not identifiers (but are searched for tokens).
 _MAX_CELL_CHARS = 100
 _BATCH_VALUES = 500_000
+_CLEAN_VALUES = 5_000_000
 _BATCH_BYTES = 8 << 20
 _SQLITE_ROWS = 10_000
 _TEXT_BLOCK_BYTES = 8 << 20
@@ -280,6 +282,10 @@ def _candidates(
     if not whole_cells:  # cells come distinct per column already
         frame = frame.unique()
     v = pl.col("v")
+    # The digits after a decimal point are not a token: a cost of 1234.9991234567 holds
+    # no NHS number (at a site's scale some fraction would match one by chance), while
+    # 9434765919.0 still shows 9434765919.
+    frame = frame.with_columns(v.str.replace_all(_FRACTION, "${1}"))
     # "_" is a word character to \b; make it a separator (nhs_9991234567, Mark_Cook).
     spaced = frame.select("label", v=v.str.replace_all("_", " ", literal=True))
     plans: list[pl.DataFrame] = []
@@ -358,6 +364,12 @@ def _leaves(
         yield path, pl.Series(texts, dtype=pl.String)
     elif dtype == pl.Object:
         yield path, pl.Series([str(v) for v in series.drop_nulls().to_list()], dtype=pl.String)
+    elif dtype.is_float() or isinstance(dtype, pl.Decimal):
+        # An identifier is never fractional: only whole numbers (9434765919.0) are read.
+        numbers = series.cast(pl.Float64).drop_nulls().unique()
+        whole = numbers.filter(numbers.is_finite() & (numbers.abs() < 1e18))
+        whole = whole.filter(whole == whole.floor())
+        yield path, whole.cast(pl.Int64).cast(pl.String)
     else:
         yield path, series.cast(pl.String, strict=False).drop_nulls()
 
@@ -415,6 +427,10 @@ class _Session:
         self._bytes = {True: 0, False: 0}
         self.hits: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.unreadable: set[str] = set()
+        # Values already checked and clean (the same person ids fill every file of an
+        # export): not tokenised and hashed again. Up to _CLEAN_VALUES of each sort.
+        self._clean: dict[bool, list[pl.DataFrame]] = {True: [], False: []}
+        self._clean_rows = {True: 0, False: 0}
 
     def label(self, prefix: str, path: tuple[str, ...] = ()) -> int:
         key = (prefix, path)
@@ -452,9 +468,16 @@ class _Session:
             if not pending:
                 continue
             values = pl.concat(pending)
+            if self._clean[which]:
+                values = values.join(pl.concat(self._clean[which]), on="v", how="anti")
             for start in range(0, values.height, _BATCH_VALUES):
                 batch = values.slice(start, _BATCH_VALUES)
-                self.record(self.scanner._hits(_candidates(batch, self.kinds, whole_cells=which)))
+                hits = self.scanner._hits(_candidates(batch, self.kinds, whole_cells=which))
+                self.record(hits)
+                if hits.is_empty() and self._clean_rows[which] < _CLEAN_VALUES:
+                    clean = batch.select("v").unique()
+                    self._clean[which].append(clean)
+                    self._clean_rows[which] += clean.height
 
     def record(self, hits: pl.DataFrame) -> None:
         for label, kind, value, fingerprint in hits.select(

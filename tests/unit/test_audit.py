@@ -437,6 +437,17 @@ def test_all_digit_local_ids_are_reported_apart(scanner: Scanner) -> None:
     assert scanner.scan_text("unknown client, 0000 rows, ZZ99 3VZ, baby unknown", "log") == []
 
 
+def test_digits_after_a_decimal_point_are_not_an_nhs_number(scanner: Scanner) -> None:
+    """At a site's scale some cost's fraction matches some NHS number by chance; a
+    whole number written as a float is still found."""
+    costs = pl.DataFrame({"cost": [1234.9991234567, 9991234567.0, 0.5]})
+    assert scanner.scan_frame(costs, "c") == [Finding("c#cost", "nhs_number", 1)]
+    assert scanner.scan_text('{"total": 1234.9991234567}', "log") == []
+    assert scanner.scan_text("cost 1234.9991234567, id 9991234567", "log") == [
+        Finding("log", "nhs_number", 1)
+    ]
+
+
 def test_dates_of_birth_only_when_asked(scanner: Scanner) -> None:
     frame = pl.DataFrame({"d": [DOB, "2024-05-01"]}).with_columns(as_date=pl.col("d").str.to_date())
     assert scanner.scan_frame(frame, "x") == []
