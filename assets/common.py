@@ -5,6 +5,7 @@ Metadata holds counts, schemas and figures only - never a row value.
 
 import contextlib
 import json
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def json_metadata(value: Any) -> dg.JsonMetadataValue:
 def write_parquet_atomically(frame: pl.DataFrame, path: Path) -> None:
     """Write next to the target, then rename: a failed run leaves the old file whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     frame.write_parquet(tmp, compression="zstd")
     tmp.replace(path)
 
@@ -64,7 +65,7 @@ def parquet_written_atomically(path: Path) -> Iterator[Callable[[pl.DataFrame], 
     next to the target and renamed into place only when the block ends without error:
     a failed run leaves the old file whole, and no frame is held after it is written."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     writer: pq.ParquetWriter | None = None
 
     def write(frame: pl.DataFrame) -> None:
@@ -88,6 +89,6 @@ def parquet_written_atomically(path: Path) -> Iterator[Callable[[pl.DataFrame], 
 
 def write_json_atomically(value: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     tmp.write_text(json.dumps(value, indent=2, default=str))
     tmp.replace(path)

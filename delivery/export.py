@@ -14,6 +14,8 @@ from typing import Any
 import duckdb
 import pandera.polars as pa
 import polars as pl
+import pyarrow as pa_arrow
+import pyarrow.parquet as pq
 
 from costing.disclosure import DisclosureRule, k_anonymise
 from costing.period import fy_file_label
@@ -31,6 +33,43 @@ KEYED_PSEUDONYMS = (
 
 #: A financial year's activity file is split into parts above this many rows.
 ACTIVITY_ROWS_PER_FILE = 5_000_000
+#: Activity is read, re-keyed, written and checked this many rows at a time.
+ACTIVITY_BATCH_ROWS = 1_000_000
+
+
+class _PartedParquet:
+    """One year's activity file, or its parts ``<label>-<n>.parquet`` of at most
+    ACTIVITY_ROWS_PER_FILE rows each when ``parts`` > 1, written batch by batch."""
+
+    def __init__(self, folder: Path, label: str, parts: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder, self.label, self.parts = folder, label, parts
+        self.part = 0
+        self.rows_in_part = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def _next_writer(self, schema: pa_arrow.Schema) -> pq.ParquetWriter:
+        if self.writer is not None:
+            self.writer.close()
+        self.part += 1
+        name = f"{self.label}.parquet" if self.parts == 1 else f"{self.label}-{self.part}.parquet"
+        self.rows_in_part = 0
+        self.writer = pq.ParquetWriter(self.folder / name, schema, compression="zstd")
+        return self.writer
+
+    def write(self, frame: pl.DataFrame) -> None:
+        while frame.height:
+            writer = self.writer
+            if writer is None or self.rows_in_part == ACTIVITY_ROWS_PER_FILE:
+                writer = self._next_writer(frame.to_arrow().schema)
+            take = min(frame.height, ACTIVITY_ROWS_PER_FILE - self.rows_in_part)
+            writer.write_table(frame.slice(0, take).to_arrow())
+            self.rows_in_part += take
+            frame = frame.slice(take)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 class ExportCheckError(RuntimeError):
@@ -142,39 +181,45 @@ def write_export(
 
         persons_all, k_report = k_anonymise(tables.linked_persons(con), k)
         summary.k_anonymity = k_report.as_manifest()
-        years = tables.stage_linked_activity(con)
+        years = tables.linked_activity_years(con)
         legacy_ids = legacy_ids or {}
+        recipient_ids = {
+            recipient: tables.recipient_ids(con, key, legacy_ids.get(recipient))
+            for recipient, key in sorted(recipient_keys.items())
+        }
+        activity_rows = dict.fromkeys(recipient_ids, 0)
+        for year, rows in years:
+            # Every recipient's files are cut from the same ordered stream, one batch at
+            # a time, and checked as they are written: memory stays one batch's.
+            parts = max(1, -(-rows // ACTIVITY_ROWS_PER_FILE))
+            writers = {
+                recipient: _PartedParquet(
+                    staging / "linked" / recipient / "activity", fy_file_label(year), parts
+                )
+                for recipient in recipient_ids
+            }
+            for batch in tables.linked_activity_batches(con, year, ACTIVITY_BATCH_ROWS):
+                for recipient, ids in recipient_ids.items():
+                    rekeyed = tables.rekey_activity(batch, ids)
+                    writers[recipient].write(rekeyed)
+                    activity_rows[recipient] += rekeyed.height
+                    name = f"{recipient}/activity/{fy_file_label(year)}"
+                    file_findings += scan_frame(rekeyed, name)
+                    file_problems += schema_problems("activity", rekeyed)
+            for writer in writers.values():
+                writer.close()
         for recipient, key in sorted(recipient_keys.items()):
             folder = staging / "linked" / recipient
-            ids = tables.recipient_ids(con, key, legacy_ids.get(recipient))
-            (folder / "activity").mkdir(parents=True)
-            activity_rows = 0
-            for year, rows in years:
-                chunks = max(1, -(-rows // ACTIVITY_ROWS_PER_FILE))
-                for n in range(chunks):
-                    label = fy_file_label(year)
-                    name = f"{label}.parquet" if chunks == 1 else f"{label}-{n + 1}.parquet"
-                    path = folder / "activity" / name
-                    first = n * ACTIVITY_ROWS_PER_FILE
-                    tables.copy_linked_activity(
-                        con, ids, year, first, min(ACTIVITY_ROWS_PER_FILE, rows - first), path
-                    )
-                    # Checked as written, one file at a time: memory stays one file's.
-                    written = pl.read_parquet(path)
-                    activity_rows += written.height
-                    file_findings += scan_frame(written, f"{recipient}/activity/{name}")
-                    file_problems += schema_problems("activity", written)
-                    del written
-            del ids
+            (folder / "activity").mkdir(parents=True, exist_ok=True)
             persons = tables.rekey_for_recipient(persons_all, key, legacy_ids.get(recipient))
             _parquet(persons, folder / "persons.parquet")
             checked_frames[f"{recipient}/persons"] = persons
-            summary.rows[f"linked/{recipient}/activity"] = activity_rows
+            summary.rows[f"linked/{recipient}/activity"] = activity_rows[recipient]
             summary.rows[f"linked/{recipient}/persons"] = persons.height
-            if activity_rows != sum(rows for _, rows in years):
+            if activity_rows[recipient] != sum(rows for _, rows in years):
                 file_problems.append(
-                    f"linked/{recipient}/activity: {activity_rows} rows written but "
-                    f"{sum(rows for _, rows in years)} accepted activities"
+                    f"linked/{recipient}/activity: {activity_rows[recipient]} rows written "
+                    f"but {sum(rows for _, rows in years)} accepted activities"
                 )
 
         findings = (

@@ -5,7 +5,7 @@ aggregates after disclosure control, person-level tables under the right pseudon
 no exact dates, no raw identifiers.
 """
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import duckdb
 import polars as pl
@@ -106,24 +106,12 @@ LINKED_ACTIVITY_COLUMNS = (
 )
 
 
-def stage_linked_activity(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
-    """Number every accepted activity within its financial year, in row order, in a
-    temporary table; return each year and its rows. Every recipient's files are then
-    cut from it by :func:`copy_linked_activity`, so all copies hold the same rows in
-    the same order and no whole-table frame is ever held in Python."""
-    columns = ", ".join(LINKED_ACTIVITY_COLUMNS)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE export_activity AS
-        SELECT row_number() OVER (PARTITION BY financial_year ORDER BY row_id) - 1 AS seq,
-            person_id, {columns}
-        FROM costing.activity
-        """
-    )
+def linked_activity_years(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    """Each financial year of costed activity and how many rows it has, in order."""
     return [
         (str(year), int(rows))
         for year, rows in con.execute(
-            "SELECT financial_year, count(*) FROM export_activity GROUP BY ALL ORDER BY 1"
+            "SELECT financial_year, count(*) FROM costing.activity GROUP BY ALL ORDER BY 1"
         ).fetchall()
     ]
 
@@ -132,34 +120,31 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def copy_linked_activity(
-    con: duckdb.DuckDBPyConnection,
-    ids: pl.DataFrame,
-    year: str,
-    first: int,
-    rows: int,
-    path: Path,
-) -> None:
-    """Write rows ``first`` .. ``first + rows - 1`` of a year's staged activity to a
-    Parquet file under the recipient's ids (DuckDB streams it: nothing held in Python)."""
-    scheme = ", m.pseudonym_scheme" if "pseudonym_scheme" in ids.columns else ""
-    columns = ", ".join(f"a.{c}" for c in LINKED_ACTIVITY_COLUMNS)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con.register("recipient_ids", ids.to_arrow())
-    try:
-        con.execute(
-            f"""
-            COPY (
-                SELECT m.person_id, {columns}{scheme}
-                FROM export_activity a JOIN recipient_ids m ON m.internal_id = a.person_id
-                WHERE a.financial_year = {_sql_text(year)}
-                  AND a.seq >= {int(first)} AND a.seq < {int(first) + int(rows)}
-                ORDER BY a.seq
-            ) TO {_sql_text(str(path))} (FORMAT parquet, COMPRESSION zstd)
-            """
-        )
-    finally:
-        con.unregister("recipient_ids")
+def linked_activity_batches(
+    con: duckdb.DuckDBPyConnection, year: str, batch_rows: int
+) -> Iterator[pl.DataFrame]:
+    """One year's accepted activity at month grain, in row order, under the internal
+    pseudonym, ``batch_rows`` at a time (DuckDB streams it: a year is never held whole).
+    Re-key each batch with :func:`rekey_activity` before export."""
+    columns = ", ".join(LINKED_ACTIVITY_COLUMNS)
+    reader = con.sql(
+        f"SELECT person_id, {columns} FROM costing.activity "
+        f"WHERE financial_year = {_sql_text(year)} ORDER BY row_id"
+    ).to_arrow_reader(batch_rows)
+    for batch in reader:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        yield frame
+
+
+def rekey_activity(batch: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
+    """A batch of activity under one recipient's ids (:func:`recipient_ids`), rows in order."""
+    scheme = ["pseudonym_scheme"] if "pseudonym_scheme" in ids.columns else []
+    return (
+        batch.rename({"person_id": "internal_id"})
+        .join(ids, on="internal_id", how="left", maintain_order="left")
+        .select("person_id", *LINKED_ACTIVITY_COLUMNS, *scheme)
+    )
 
 
 def linked_persons(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
