@@ -34,7 +34,7 @@ KEYED_PSEUDONYMS = (
 #: A financial year's activity file is split into parts above this many rows.
 ACTIVITY_ROWS_PER_FILE = 5_000_000
 #: Activity is read, re-keyed, written and checked this many rows at a time.
-ACTIVITY_BATCH_ROWS = 1_000_000
+ACTIVITY_BATCH_ROWS = 2_000_000
 
 
 class _PartedParquet:
@@ -167,11 +167,14 @@ def write_export(
             text = "".join(line + "\n" for line in lines)
             (statement_dir / f"{fy_file_label(year)}.jsonl").write_text(text)
             statement_findings += scan_json_lines(text, f"individual_statements/{year}")
+            del lines, text
+        statement_count = len(statements)
+        del statements  # hundreds of thousands of small objects: not kept for what follows
         summary.rows |= {
             "person_costs": person_costs.height,
             "cohort_reference_costs": reference_costs.height,
             "cohort_funding_bands": bands.height,
-            "individual_statements": len(statements),
+            "individual_statements": statement_count,
             "reconciliation": reconciliation.height,
         }
         summary.suppressed = {
@@ -198,9 +201,10 @@ def write_export(
                 )
                 for recipient in recipient_ids
             }
-            for batch in tables.linked_activity_batches(con, year, ACTIVITY_BATCH_ROWS):
-                for recipient, ids in recipient_ids.items():
-                    rekeyed = tables.rekey_activity(batch, ids)
+            for copies in tables.linked_activity_batches(
+                con, year, ACTIVITY_BATCH_ROWS, recipient_ids
+            ):
+                for recipient, rekeyed in copies.items():
                     writers[recipient].write(rekeyed)
                     activity_rows[recipient] += rekeyed.height
                     name = f"{recipient}/activity/{fy_file_label(year)}"

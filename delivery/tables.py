@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from costing.disclosure import DisclosureRule, protect_groups, protect_rows
 from pseudonymise.hashing import pseudonymise_series, text_key
@@ -116,35 +117,80 @@ def linked_activity_years(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int
     ]
 
 
+#: DuckDB's memory while it streams a year of activity in order.
+STREAM_MEMORY_LIMIT = "1GB"
+
+
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def linked_activity_batches(
-    con: duckdb.DuckDBPyConnection, year: str, batch_rows: int
-) -> Iterator[pl.DataFrame]:
-    """One year's accepted activity at month grain, in row order, under the internal
-    pseudonym, ``batch_rows`` at a time (DuckDB streams it: a year is never held whole).
-    Re-key each batch with :func:`rekey_activity` before export."""
-    columns = ", ".join(LINKED_ACTIVITY_COLUMNS)
-    reader = con.sql(
-        f"SELECT person_id, {columns} FROM costing.activity "
-        f"WHERE financial_year = {_sql_text(year)} ORDER BY row_id"
-    ).to_arrow_reader(batch_rows)
+def _gathered(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.RecordBatch]]:
+    """DuckDB's record batches (a few thousand rows each), gathered ``rows`` at a time."""
+    gathered: list[pa.RecordBatch] = []
+    count = 0
     for batch in reader:
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        yield frame
+        gathered.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield gathered
+            gathered, count = [], 0
+    if gathered:
+        yield gathered
 
 
-def rekey_activity(batch: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
-    """A batch of activity under one recipient's ids (:func:`recipient_ids`), rows in order."""
-    scheme = ["pseudonym_scheme"] if "pseudonym_scheme" in ids.columns else []
-    return (
-        batch.rename({"person_id": "internal_id"})
-        .join(ids, on="internal_id", how="left", maintain_order="left")
-        .select("person_id", *LINKED_ACTIVITY_COLUMNS, *scheme)
-    )
+def linked_activity_batches(
+    con: duckdb.DuckDBPyConnection,
+    year: str,
+    batch_rows: int,
+    recipient_ids: dict[str, pl.DataFrame],
+) -> Iterator[dict[str, pl.DataFrame]]:
+    """One year's accepted activity at month grain, in row order, ``batch_rows`` at a
+    time, as each recipient's copy under its own ids (:func:`recipient_ids`).
+
+    DuckDB streams the year in row order with a small integer per person (so its sort
+    carries no 128-bit ids); each recipient's ids are then gathered by that integer. A
+    year is never held whole and every copy holds the same rows in the same order.
+    """
+    people: pl.DataFrame | None = None
+    aligned: dict[str, pl.DataFrame] = {}
+    for name, ids in recipient_ids.items():
+        if people is None:
+            people = ids.select("internal_id").with_row_index("person_index")
+        aligned[name] = people.join(ids, on="internal_id", how="left", maintain_order="left")
+    if people is None:
+        return
+    columns = ", ".join(f"a.{c}" for c in LINKED_ACTIVITY_COLUMNS)
+    con.register("person_index", people.to_arrow())
+    # The year's sort spills to disk beyond this, leaving memory to the batches.
+    [(memory_limit,)] = con.execute("SELECT current_setting('memory_limit')").fetchall()
+    con.execute(f"SET memory_limit = '{STREAM_MEMORY_LIMIT}'")
+    try:
+        reader = con.sql(
+            f"SELECT m.person_index, {columns} FROM costing.activity a "
+            "JOIN person_index m ON m.internal_id = a.person_id "
+            f"WHERE a.financial_year = {_sql_text(year)} ORDER BY a.row_id"
+        ).to_arrow_reader(batch_rows)
+        for batches in _gathered(reader, batch_rows):
+            frame = pl.from_arrow(pa.Table.from_batches(batches))
+            assert isinstance(frame, pl.DataFrame)
+            index = frame["person_index"]
+            copies = {}
+            for name, ids in aligned.items():
+                scheme = (
+                    [ids["pseudonym_scheme"].gather(index)]
+                    if "pseudonym_scheme" in ids.columns
+                    else []
+                )
+                copies[name] = frame.select(
+                    ids["person_id"].gather(index).alias("person_id"),
+                    *LINKED_ACTIVITY_COLUMNS,
+                    *scheme,
+                )
+            yield copies
+    finally:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.unregister("person_index")
 
 
 def linked_persons(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
