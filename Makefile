@@ -77,9 +77,9 @@ postgres:
 	@set -- $$(pg_lsclusters -h | head -1); test "$$3" = "$(DAGSTER_PG_PORT)" || \
 	  { echo "cluster $$1/$$2 listens on port $$3, not DAGSTER_PG_PORT=$(DAGSTER_PG_PORT)"; exit 1; }; \
 	  pg_ctlcluster $$1 $$2 status >/dev/null || pg_ctlcluster $$1 $$2 start
-	@$(PSQL) -c "DO \$$\$$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = \
-	  '$(DAGSTER_PG_USERNAME)') THEN CREATE ROLE \"$(DAGSTER_PG_USERNAME)\"; END IF; END \$$\$$" \
-	  -c "ALTER ROLE \"$(DAGSTER_PG_USERNAME)\" LOGIN CREATEDB PASSWORD '$(DAGSTER_PG_PASSWORD)'"
+	@$(PSQL) -c "SELECT 1 FROM pg_roles WHERE rolname = '$(DAGSTER_PG_USERNAME)'" | grep -q 1 || \
+	  $(PSQL) -c "CREATE ROLE \"$(DAGSTER_PG_USERNAME)\""
+	@$(PSQL) -c "ALTER ROLE \"$(DAGSTER_PG_USERNAME)\" LOGIN CREATEDB PASSWORD '$(DAGSTER_PG_PASSWORD)'"
 	@$(PSQL) -c "SELECT 1 FROM pg_database WHERE datname = '$(DAGSTER_PG_DB)'" | grep -q 1 || \
 	  $(PSQL) -c "CREATE DATABASE \"$(DAGSTER_PG_DB)\" OWNER \"$(DAGSTER_PG_USERNAME)\""
 	@echo "PostgreSQL is up. For dagster-postgres.yaml and tests/test_postgres_instance.py:"

@@ -8,7 +8,9 @@ contents are read only inside :meth:`IPCResource.keyring`.
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -27,6 +29,27 @@ WAREHOUSE_POOL = "duckdb_warehouse"
 #: and joins to `<warehouse>.tmp/` instead, so a whole site's run stays within a
 #: laptop's means beside the Python side of the step (benchmarks/results.md).
 WAREHOUSE_MEMORY_LIMIT = "3GB"
+
+#: How long a step waits for a process outside the pool to let go of the warehouse (a run
+#: on another Dagster instance, `ipc rekey`, an analyst's DuckDB session) before failing
+#: with DuckDB's lock error. Steps of runs on one instance never wait here.
+WAREHOUSE_LOCK_WAIT_SECONDS = 60.0
+
+
+def connect_warehouse(path: Path, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting while another process holds the file's lock."""
+    deadline = time.monotonic() + WAREHOUSE_LOCK_WAIT_SECONDS
+    waiting = False
+    while True:
+        try:
+            return duckdb.connect(str(path), **kwargs)
+        except duckdb.IOException as exc:
+            if "Could not set lock" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            if not waiting:
+                dg.get_dagster_logger().warning(f"waiting for the warehouse: {exc}")
+                waiting = True
+            time.sleep(0.5)
 
 
 class KeyMismatchError(RuntimeError):
@@ -110,7 +133,7 @@ class IPCResource(dg.ConfigurableResource):
         """A connection to the DuckDB warehouse, closed however the block ends."""
         path = self.settings().warehouse
         path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
+        con = connect_warehouse(path, config={"memory_limit": WAREHOUSE_MEMORY_LIMIT})
         try:
             yield con
         finally:
