@@ -14,6 +14,7 @@ import dagster as dg
 import polars as pl
 
 from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
+from assets.costing import check_years_for_export
 from costing.disclosure import DisclosureRule, k_from_settings
 from delivery import tables
 from delivery.audit import EXPORT_KINDS, Scanner
@@ -74,9 +75,10 @@ def _fingerprint_scan(restricted_dir: Path, keyring: Keyring) -> Callable[[Path]
     """Look for any identifier the pseudonymisation step fingerprinted, in every cell of
     the staged export (exact dates of birth included), before it is published."""
     paths = sorted((restricted_dir / "fingerprints").glob("*.parquet"))
-    scanner = Scanner(read_fingerprints(paths), fingerprint_key(keyring))
 
     def scan(folder: Path) -> list[str]:
+        # Loaded only now: at a site's scale the fingerprints take a gigabyte or two.
+        scanner = Scanner(read_fingerprints(paths), fingerprint_key(keyring))
         return [str(f) for f in scanner.scan_tree(folder, EXPORT_KINDS)]
 
     return scan
@@ -154,6 +156,9 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
                 "SELECT content FROM reference.documents WHERE name = 'settings'"
             ).fetchall()[0][0]
         )
+        # Every financial year, each costed against the current spine, prices and
+        # period; else refuse, naming the years (costing/versions.py).
+        financial_years = check_years_for_export(con, settings)
         rule = DisclosureRule.from_settings(reference_settings)
         period = con.execute("SELECT * FROM costing.period").fetchall()[0]
         reconciliation = con.sql("SELECT * FROM costing.reconciliation").pl()
@@ -198,6 +203,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             "dagster/row_count": rows["person_costs"],
             "path": str(export_dir / "person_costs.parquet"),
             "key_id": keyring.key_id,
+            "financial_years": json_metadata(financial_years),
         },
     )
     yield dg.MaterializeResult(

@@ -9,6 +9,7 @@ from assets.common import (
     duckdb_table_metadata,
     json_metadata,
 )
+from costing.versions import file_fingerprint, write_spine_version
 from linkage.cascade import link_records, linkage_report
 from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError
 from schemas.sources import SOURCES
@@ -79,6 +80,17 @@ def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
                 "with the current key"
             )
         link_records(con)
+        # The spine's version: a digest of the pseudonymised files it was linked from
+        # (any changed row is a new version). Every financial year costed records it;
+        # the exports refuse years costed against another.
+        spine_version = file_fingerprint(
+            [
+                folder / f"{s.name}.{suffix}"
+                for s in SOURCES
+                for suffix in ("parquet", "report.json")
+            ]
+        )
+        write_spine_version(con, spine_version)
         report = linkage_report(con)
         yield dg.MaterializeResult(
             asset_key=["linked", "row_links"],
@@ -86,7 +98,8 @@ def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
         )
         yield dg.MaterializeResult(
             asset_key=["linked", "person_spine"],
-            metadata=duckdb_table_metadata(con, "linked.person_spine"),
+            metadata=duckdb_table_metadata(con, "linked.person_spine")
+            | {"spine_version": spine_version},
         )
         yield dg.MaterializeResult(
             asset_key=["linked", "linkage_report"],

@@ -1,19 +1,25 @@
 """Costing each activity: costing-method.md section 2, as named DuckDB SQL rules.
 
-The rules build ``costing.activity_parts``: one row per accepted activity and
-financial year it falls in, with its units and how it is to be priced. Pricing then
+The rules build ``costing.activity``: one row per accepted activity and financial
+year it falls in, with its units and how it is to be priced. Pricing then
 applies, in order, the acute tariff (with excess bed days) or POD default, a block
 contract's local unit cost, the national unit cost, a package's own weekly cost, or
-nothing (``unpriced``, cost 0). ``costing.row_status`` keeps one row per accepted
-landing row (costed, open, out of period, register) for the reconciliation.
+nothing (``unpriced``, cost 0). A computation costs some financial years or all of
+them (:mod:`costing.years`: the rules read the years through ``costed_years``).
+``costing.row_status`` (:func:`build_row_status`, built with the reconciliation, over
+every year) keeps one row per accepted landing row: costed, open, out of period or
+register.
 
 Inputs: ``pseudonymised.<source>``, ``linked.row_links``, ``reference.*`` and the
 period tables of :mod:`costing.period`.
 """
 
+from collections.abc import Sequence
+
 import duckdb
 
 from costing.money import exact_sum
+from costing.years import replace_years, select_costed_years
 
 #: Acute points of delivery costed as spells at discharge (with excess bed days).
 SPELL_PODS = ("EL", "NEL")
@@ -80,12 +86,20 @@ SELECT
     END AS cost_basis,
     NULL::VARCHAR AS cpa
 FROM classified c
-LEFT JOIN costing.financial_years fy
-    ON c.status = 'costed' AND fy.start_year = {_fy_of("c.cost_date")}
+JOIN costed_years fy ON fy.start_year = {_fy_of("c.cost_date")}
 LEFT JOIN reference.acute_tariff t
     ON t.financial_year = fy.financial_year AND t.hrg_code = c.hrg_code AND t.pod = c.pod
 LEFT JOIN reference.acute_pod_default d
     ON d.financial_year = fy.financial_year AND d.pod = c.pod
+WHERE c.status = 'costed'
+"""
+
+# Rule: an acute EL/NEL spell with no discharge date, or discharged after the period
+# end, is open: not costed (the reconciliation counts it in `open_spells`).
+OPEN_SPELLS = f"""
+SELECT a.row_id
+FROM pseudonymised.acute a CROSS JOIN costing.period p
+WHERE a.pod IN {SPELL_PODS} AND (a.end_date IS NULL OR a.end_date > p.period_end)
 """
 
 
@@ -99,7 +113,7 @@ def _package_parts(source: str, setting: str, service: str, record_id: str) -> s
         SELECT a.*, fy.financial_year,
             greatest(a.start_date, fy.period_part_start) AS part_start,
             least(coalesce(a.end_date, fy.period_part_end), fy.period_part_end) AS part_end
-        FROM a JOIN costing.financial_years fy
+        FROM a JOIN costed_years fy
           ON a.start_date <= fy.period_part_end
          AND coalesce(a.end_date, fy.period_part_end) >= fy.period_part_start
     )
@@ -160,7 +174,7 @@ parts AS (
     SELECT n.*, fy.financial_year,
         greatest(n.first_night, fy.period_part_start) AS part_start,
         least(n.last_night, fy.period_part_end) AS part_end
-    FROM nights n JOIN costing.financial_years fy
+    FROM nights n JOIN costed_years fy
       ON n.first_night <= fy.period_part_end AND n.last_night >= fy.period_part_start
 )
 SELECT row_id, source, file, row_number, person_id, 'mental_health' AS setting, service,
@@ -198,7 +212,7 @@ def _single_day_parts(
         '{price_source}' AS price_source, {service} AS price_service,
         {price_mode} AS price_mode, 'CONTACT' AS price_unit, {cpa} AS cpa
     FROM ({_linked(source)}) a
-    JOIN costing.financial_years fy ON fy.start_year = {_fy_of("a." + date_column)}
+    JOIN costed_years fy ON fy.start_year = {_fy_of("a." + date_column)}
     WHERE {where}
       AND a.{date_column} BETWEEN fy.period_part_start AND fy.period_part_end
     """
@@ -266,7 +280,7 @@ block_rates AS (
         b.contract_value * fy.days_in_period / fy.days_in_year
             / nullif(u.billable_units, 0) AS local_unit_cost
     FROM reference.block_contracts b
-    JOIN costing.financial_years fy ON fy.financial_year = b.financial_year
+    JOIN costed_years fy ON fy.financial_year = b.financial_year
     LEFT JOIN block_units u
       ON u.financial_year = b.financial_year AND u.price_source = b.source
      AND u.provider_code = b.provider_code AND u.price_service = b.service
@@ -345,9 +359,12 @@ def check_price_coverage(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
-    """Build ``costing.activity`` and ``costing.row_status`` from the rules above."""
+def cost_activity(con: duckdb.DuckDBPyConnection, years: Sequence[str] | None = None) -> None:
+    """Build the rows of ``costing.activity`` for ``years`` (financial years such as
+    ``2024/25``; every year of the period when None) from the rules above, leaving other
+    years' rows as they are. Years outside the period lose their rows."""
     con.execute("CREATE SCHEMA IF NOT EXISTS costing")
+    select_costed_years(con, years)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE unit_costed_parts AS
@@ -359,17 +376,26 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE acute_parts AS {ACUTE_PARTS}")
     check_price_coverage(con)
-    con.execute(
+    replace_years(
+        con,
+        "costing.activity",
         f"""
-        CREATE OR REPLACE TABLE costing.activity AS
         SELECT {_ACTIVITY_COLUMNS} FROM (
             SELECT *, cost AS net_cost FROM acute_parts WHERE status = 'costed'
             UNION ALL BY NAME SELECT * FROM ({CHC_PARTS})
             UNION ALL BY NAME SELECT *, cost AS net_cost FROM ({PRICE_UNIT_COSTED})
             UNION ALL BY NAME SELECT * FROM ({SOCIAL_CARE_PARTS})
         )
-        """
+        """,
+        years,
     )
+    con.execute("DROP TABLE unit_costed_parts")
+    con.execute("DROP TABLE acute_parts")
+
+
+def build_row_status(con: duckdb.DuckDBPyConnection) -> None:
+    """Build ``costing.row_status``: one row per accepted landing row (costed, open, out
+    of period or register) with its cost over every year, for the reconciliation."""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE costing.row_status AS
@@ -383,9 +409,7 @@ def cost_activity(con: duckdb.DuckDBPyConnection) -> None:
                 {exact_sum("net_cost")}::DOUBLE AS net_cost
             FROM costing.activity GROUP BY ALL
         ),
-        open AS (
-            SELECT row_id FROM acute_parts WHERE status = 'open'
-        )
+        open AS ({OPEN_SPELLS})
         SELECT a.row_id, a.source, a.file, a.row_number,
             CASE
                 WHEN c.row_id IS NOT NULL THEN 'costed'

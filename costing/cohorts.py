@@ -27,12 +27,15 @@ need, so they get no Individual Statement of Resources unless ``statement: true`
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import duckdb
 import yaml
+
+from costing.years import replace_years, select_costed_years, year_filter
 
 CONDITION_KEYS = frozenset(
     {
@@ -199,8 +202,14 @@ def cohort_sql(cohort: Cohort) -> str:
     return " AND ".join(f"({p})" for p in parts)
 
 
-def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort]) -> None:
-    """Build ``costing.person_year_features`` and ``costing.cohort_membership``."""
+def build_cohort_membership(
+    con: duckdb.DuckDBPyConnection, cohorts: list[Cohort], years: Sequence[str] | None = None
+) -> None:
+    """Build ``costing.person_year_features`` and ``costing.cohort_membership`` for
+    ``years`` (every year when None; other years' rows are left as they are), and
+    ``costing.cohort_order`` (the cohorts of cohorts.yaml, in order)."""
+    select_costed_years(con, years)
+    in_years = year_filter("financial_year", years)
     percents = sorted({p for cohort in cohorts for p in cohort.top_percents})
     top_columns = "".join(
         f""",
@@ -208,15 +217,13 @@ def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort
                 <= {_top_count_sql(p)} AS {_top_column(p)}"""
         for p in percents
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE costing.person_year_features AS
+    features = f"""
         WITH registers AS (
             SELECT l.person_id, y.financial_year, list(DISTINCT r.register) AS registers
             FROM pseudonymised.primary_care_registers r
             JOIN linked.row_links l
               ON l.row_id = r.row_id
-            JOIN costing.financial_years y ON r.diagnosis_date <= y.fy_end
+            JOIN costed_years y ON r.diagnosis_date <= y.fy_end
             WHERE r.register IS NOT NULL
             GROUP BY ALL
         ),
@@ -225,12 +232,12 @@ def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort
             FROM pseudonymised.mental_health m
             JOIN linked.row_links l
               ON l.row_id = m.row_id
-            JOIN costing.financial_years y ON m.start_date BETWEEN y.fy_start AND y.fy_end
+            JOIN costed_years y ON m.start_date BETWEEN y.fy_start AND y.fy_end
             WHERE m.cpa = 'Y'
         ),
         chc AS (
             SELECT DISTINCT person_id, financial_year FROM costing.activity
-            WHERE source = 'chc' AND units > 0
+            WHERE source = 'chc' AND units > 0 AND {in_years}
         )
         SELECT p.person_id, p.financial_year, p.age, p.cost_total,
             coalesce(r.registers, []::VARCHAR[]) AS registers,
@@ -241,17 +248,16 @@ def build_cohort_membership(con: duckdb.DuckDBPyConnection, cohorts: list[Cohort
         LEFT JOIN registers r USING (person_id, financial_year)
         LEFT JOIN cpa USING (person_id, financial_year)
         LEFT JOIN chc USING (person_id, financial_year)
+        WHERE {year_filter("p.financial_year", years)}
         """
-    )
+    replace_years(con, "costing.person_year_features", features, years)
     selects = [
         f"SELECT f.person_id, f.financial_year, '{c.name}' AS cohort, {i} AS cohort_order, "
         f"{'TRUE' if c.statement else 'FALSE'} AS statement "
-        f"FROM costing.person_year_features f WHERE {cohort_sql(c)}"
+        f"FROM costing.person_year_features f WHERE ({cohort_sql(c)}) AND {in_years}"
         for i, c in enumerate(cohorts)
     ]
-    con.execute(
-        "CREATE OR REPLACE TABLE costing.cohort_membership AS " + "\nUNION ALL\n".join(selects)
-    )
+    replace_years(con, "costing.cohort_membership", "\nUNION ALL\n".join(selects), years)
     con.execute(
         "CREATE OR REPLACE TABLE costing.cohort_order AS "
         "SELECT * FROM (VALUES "

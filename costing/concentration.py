@@ -16,6 +16,7 @@ Shares are sums of costs fixed to 1e-10 of a pound and added exactly (as
 two people with the same cost ranks first changes no sum.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -23,6 +24,7 @@ import polars as pl
 
 from costing.disclosure import DisclosureRule
 from costing.money import EXACT_MONEY
+from costing.years import year_filter
 
 #: The marked share of people at the top of the curve.
 TOP_PERCENT = 5
@@ -32,6 +34,7 @@ _POINTS_SQL = f"""
         SELECT financial_year, cost_total::{EXACT_MONEY} AS cost,
             row_number() OVER (PARTITION BY financial_year ORDER BY cost_total DESC) AS rank
         FROM costing.person_years
+        WHERE {{years}}
     ),
     cumulative AS (
         SELECT financial_year, rank,
@@ -73,14 +76,17 @@ class CostConcentration:
     years: pl.DataFrame
 
 
-def concentration_points(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def concentration_points(
+    con: duckdb.DuckDBPyConnection, years: Sequence[str] | None = None
+) -> pl.DataFrame:
     """The unprotected curve: every year's 101 points and the people behind each.
 
     Columns ``financial_year``, ``percentile``, ``people`` (in the year), ``top_people``
     (the costliest people the point covers), ``spend_share``. Stays inside the
-    pipeline: pass it through :func:`protect_concentration` before it is shown.
+    pipeline: pass it through :func:`protect_concentration` before it is shown. Only
+    ``years`` (every year when None).
     """
-    return con.sql(_POINTS_SQL).pl()
+    return con.sql(_POINTS_SQL.replace("{years}", year_filter("financial_year", years))).pl()
 
 
 def protect_concentration(raw: pl.DataFrame, rule: DisclosureRule) -> CostConcentration:
@@ -117,6 +123,9 @@ def protect_concentration(raw: pl.DataFrame, rule: DisclosureRule) -> CostConcen
     return CostConcentration(points=points, years=years)
 
 
-def cost_concentration(con: duckdb.DuckDBPyConnection, rule: DisclosureRule) -> CostConcentration:
-    """The cost-concentration curve of ``costing.person_years``, after disclosure control."""
-    return protect_concentration(concentration_points(con), rule)
+def cost_concentration(
+    con: duckdb.DuckDBPyConnection, rule: DisclosureRule, years: Sequence[str] | None = None
+) -> CostConcentration:
+    """The cost-concentration curve of ``costing.person_years`` (``years`` only, or every
+    year), after disclosure control."""
+    return protect_concentration(concentration_points(con, years), rule)

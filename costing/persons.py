@@ -7,9 +7,12 @@ appointments and unpriced rows included) or a register that counts in it (diagno
 on or before its last day), so that cohort averages include people who used nothing.
 """
 
+from collections.abc import Sequence
+
 import duckdb
 
 from costing.money import exact_sum
+from costing.years import replace_years, select_costed_years, year_filter
 from schemas.sources import SETTINGS
 
 AGE_BAND_SQL = """
@@ -36,25 +39,29 @@ def age_band_sql(age_expression: str) -> str:
     return AGE_BAND_SQL.format(age=age_expression).strip()
 
 
-def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
+def build_person_costs(con: duckdb.DuckDBPyConnection, years: Sequence[str] | None = None) -> None:
     """Build ``costing.person_years`` (one row per person and year, costs by setting,
-    added exactly so that two runs publish the same figures)."""
+    added exactly so that two runs publish the same figures) for ``years`` (every year
+    when None; other years' rows are left as they are)."""
+    select_costed_years(con, years)
+    in_years = year_filter("financial_year", years)
     setting_sums = ",\n".join(
         f"coalesce({exact_sum('a.cost')} FILTER (WHERE a.setting = '{s}'), 0) AS cost_{s}"
         for s in SETTINGS
     )
     setting_cols = ", ".join(f"coalesce(c.cost_{s}, 0)::DOUBLE AS cost_{s}" for s in SETTINGS)
     total = " + ".join(f"coalesce(c.cost_{s}, 0)" for s in SETTINGS)
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE costing.person_years AS
+    query = f"""
         WITH delivery_years AS (
-            SELECT fy.* FROM costing.financial_years fy
-            WHERE fy.financial_year IN (SELECT DISTINCT financial_year FROM costing.activity)
+            SELECT fy.* FROM costed_years fy
+            WHERE fy.financial_year IN (
+                SELECT DISTINCT financial_year FROM costing.activity WHERE {in_years}
+            )
         ),
         activity_costs AS (
             SELECT a.person_id, a.financial_year, {setting_sums}
-            FROM costing.activity a GROUP BY a.person_id, a.financial_year
+            FROM costing.activity a WHERE {in_years}
+            GROUP BY a.person_id, a.financial_year
         ),
         register_years AS (
             SELECT DISTINCT l.person_id, y.financial_year
@@ -81,4 +88,4 @@ def build_person_costs(con: duckdb.DuckDBPyConnection) -> None:
           ON c.person_id = p.person_id AND c.financial_year = p.financial_year
         ORDER BY p.financial_year, p.person_id
         """
-    )
+    replace_years(con, "costing.person_years", query, years)

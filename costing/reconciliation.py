@@ -12,6 +12,7 @@ says, in words, every way the figures fail to add up; a blocking check fails on 
 
 import duckdb
 
+from costing.activity import build_row_status
 from costing.money import exact_sum
 from schemas.sources import SOURCES
 
@@ -32,7 +33,9 @@ COUNT_COLUMNS = (
 
 
 def build_reconciliation(con: duckdb.DuckDBPyConnection) -> None:
-    """Build ``costing.reconciliation`` from the ingest report, linkage and costing."""
+    """Build ``costing.row_status`` and ``costing.reconciliation`` from the ingest
+    report, linkage and the costing of every financial year."""
+    build_row_status(con)
     source_list = ", ".join(f"('{s.name}', {i})" for i, s in enumerate(SOURCES))
     con.execute(
         f"""

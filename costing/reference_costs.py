@@ -8,8 +8,11 @@ default does (DuckDB's ``quantile_cont``). Means and sums add in a fixed order
 runs on the same data must publish the same figures to the last bit.
 """
 
+from collections.abc import Sequence
+
 import duckdb
 
+from costing.years import replace_years, year_filter
 from schemas.sources import SETTINGS
 
 
@@ -24,19 +27,23 @@ def cashable_sql(cashable_settings: list[str], prefix: str = "p.") -> str:
     return " + ".join(f"{prefix}cost_{s}" for s in cashable_settings)
 
 
-def build_cohort_reference_costs(con: duckdb.DuckDBPyConnection) -> None:
+def build_cohort_reference_costs(
+    con: duckdb.DuckDBPyConnection, years: Sequence[str] | None = None
+) -> None:
     """Build ``costing.cohort_reference_costs``: one row per cohort and delivery year
-    (a cohort with nobody in a year shows 0 people and no figures)."""
+    (a cohort with nobody in a year shows 0 people and no figures), for ``years`` (every
+    year when None; other years' rows are left as they are)."""
     setting_means = ",\n".join(
         f"avg(p.cost_{s} ORDER BY p.person_id) AS mean_cost_{s}" for s in SETTINGS
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE costing.cohort_reference_costs AS
+    in_years = year_filter("financial_year", years)
+    query = f"""
         WITH grid AS (
             SELECT o.cohort, o.cohort_order, y.financial_year
             FROM costing.cohort_order o
-            CROSS JOIN (SELECT DISTINCT financial_year FROM costing.person_years) y
+            CROSS JOIN (
+                SELECT DISTINCT financial_year FROM costing.person_years WHERE {in_years}
+            ) y
         ),
         figures AS (
             SELECT m.cohort, m.financial_year,
@@ -49,6 +56,7 @@ def build_cohort_reference_costs(con: duckdb.DuckDBPyConnection) -> None:
                 {setting_means}
             FROM costing.cohort_membership m
             JOIN costing.person_years p USING (person_id, financial_year)
+            WHERE {year_filter("m.financial_year", years)}
             GROUP BY m.cohort, m.financial_year
         )
         SELECT g.cohort, g.financial_year, coalesce(f.people, 0) AS people,
@@ -56,24 +64,29 @@ def build_cohort_reference_costs(con: duckdb.DuckDBPyConnection) -> None:
         FROM grid g LEFT JOIN figures f USING (cohort, financial_year)
         ORDER BY g.financial_year, g.cohort_order
         """
-    )
+    replace_years(con, "costing.cohort_reference_costs", query, years, year_ordered=True)
 
 
-def build_funding_bands(con: duckdb.DuckDBPyConnection, cashable_settings: list[str]) -> None:
-    """Build ``costing.band_membership`` and ``costing.funding_bands``.
+def build_funding_bands(
+    con: duckdb.DuckDBPyConnection,
+    cashable_settings: list[str],
+    years: Sequence[str] | None = None,
+) -> None:
+    """Build ``costing.band_membership`` and ``costing.funding_bands`` for ``years``
+    (every year when None; other years' rows are left as they are).
 
     Within each cohort and year, the people with non-zero cashable cost are banded at
     the 20th, 40th, 60th and 80th percentiles of their cashable cost; a cost equal to
     a boundary falls in the lower band. Band 1 starts at £0; band 5 has no upper bound.
     """
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE costing.band_membership AS
+    in_years = year_filter("financial_year", years)
+    membership = f"""
         WITH cashable AS (
             SELECT m.cohort, m.financial_year, m.person_id,
                 {cashable_sql(cashable_settings)} AS cashable_cost
             FROM costing.cohort_membership m
             JOIN costing.person_years p USING (person_id, financial_year)
+            WHERE {year_filter("m.financial_year", years)}
         ),
         boundaries AS (
             SELECT cohort, financial_year,
@@ -97,25 +110,25 @@ def build_funding_bands(con: duckdb.DuckDBPyConnection, cashable_settings: list[
         FROM cashable c
         LEFT JOIN boundaries b USING (cohort, financial_year)
         """
-    )
-    con.execute(
-        """
-        CREATE OR REPLACE TABLE costing.funding_bands AS
+    replace_years(con, "costing.band_membership", membership, years)
+    bands = f"""
         WITH grid AS (
             SELECT o.cohort, o.cohort_order, y.financial_year, band
             FROM costing.cohort_order o
-            CROSS JOIN (SELECT DISTINCT financial_year FROM costing.person_years) y
+            CROSS JOIN (
+                SELECT DISTINCT financial_year FROM costing.person_years WHERE {in_years}
+            ) y
             CROSS JOIN range(1, 6) AS r(band)
         ),
         boundaries AS (
             SELECT DISTINCT cohort, financial_year, b1, b2, b3, b4
-            FROM costing.band_membership WHERE band IS NOT NULL
+            FROM costing.band_membership WHERE band IS NOT NULL AND {in_years}
         ),
         bands AS (
             SELECT cohort, financial_year, band,
                 count(*) AS people,
                 avg(cashable_cost ORDER BY person_id) AS mean_cashable_cost
-            FROM costing.band_membership WHERE band IS NOT NULL
+            FROM costing.band_membership WHERE band IS NOT NULL AND {in_years}
             GROUP BY ALL
         )
         SELECT g.cohort, g.financial_year, g.band,
@@ -130,4 +143,4 @@ def build_funding_bands(con: duckdb.DuckDBPyConnection, cashable_settings: list[
         LEFT JOIN bands s USING (cohort, financial_year, band)
         ORDER BY g.financial_year, g.cohort_order, g.band
         """
-    )
+    replace_years(con, "costing.funding_bands", bands, years, year_ordered=True)

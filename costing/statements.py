@@ -6,10 +6,13 @@ cohort when that profile has ``threshold`` people or fewer), their own retrospec
 cost, and an indicative personal budget from the banded funding levels.
 """
 
+from collections.abc import Sequence
+
 import duckdb
 
 from costing.disclosure import DisclosureRule
 from costing.reference_costs import cashable_sql
+from costing.years import replace_years, year_filter
 from schemas.sources import SETTINGS
 
 #: The columns of one statement, flattened (``individual_statements/*.jsonl`` nests them).
@@ -23,9 +26,14 @@ STATEMENT_COLUMNS = (
 
 
 def build_statements(
-    con: duckdb.DuckDBPyConnection, rule: DisclosureRule, cashable_settings: list[str]
+    con: duckdb.DuckDBPyConnection,
+    rule: DisclosureRule,
+    cashable_settings: list[str],
+    years: Sequence[str] | None = None,
 ) -> None:
-    """Build ``costing.statements``: one row per person and year in a statement cohort."""
+    """Build ``costing.statements``: one row per person and year in a statement cohort,
+    for ``years`` (every year when None; other years' rows are left as they are)."""
+    in_years = year_filter("financial_year", years)
     means = ", ".join(f"avg(cost_{s} ORDER BY person_id) AS mean_{s}" for s in [*SETTINGS, "total"])
     threshold = rule.threshold
     r = rule.rounding
@@ -40,12 +48,11 @@ def build_statements(
         f"{chosen('mean_' + s)} AS profile_mean_cost_{s}" for s in [*SETTINGS, "total"]
     )
     own = ",\n".join(f"p.cost_{s} AS own_cost_{s}" for s in [*SETTINGS, "total"])
-    con.execute(
-        f"""
-        CREATE OR REPLACE TABLE costing.statements AS
+    query = f"""
         WITH members AS (
             SELECT m.cohort, p.* FROM costing.cohort_membership m
             JOIN costing.person_years p USING (person_id, financial_year)
+            WHERE {year_filter("m.financial_year", years)}
         ),
         profiles AS (
             SELECT cohort, financial_year, age_band, count(*) AS people, {means}
@@ -58,21 +65,21 @@ def build_statements(
         all_cohorts AS (
             SELECT person_id, financial_year,
                 list(cohort ORDER BY cohort_order) AS cohorts
-            FROM costing.cohort_membership GROUP BY ALL
+            FROM costing.cohort_membership WHERE {in_years} GROUP BY ALL
         ),
         primaries AS (
             SELECT person_id, financial_year,
                 arg_min(cohort, cohort_order) AS primary_cohort
-            FROM costing.cohort_membership WHERE statement GROUP BY ALL
+            FROM costing.cohort_membership WHERE statement AND {in_years} GROUP BY ALL
         ),
         band_status AS (
             SELECT cohort, financial_year, bool_or(people <= {threshold}) AS suppressed
-            FROM costing.funding_bands GROUP BY ALL
+            FROM costing.funding_bands WHERE {in_years} GROUP BY ALL
         ),
         non_zero AS (
             SELECT cohort, financial_year, count(*) AS people,
                 avg(cashable_cost ORDER BY person_id) AS mean_cashable_cost
-            FROM costing.band_membership WHERE cashable_cost > 0 GROUP BY ALL
+            FROM costing.band_membership WHERE cashable_cost > 0 AND {in_years} GROUP BY ALL
         )
         SELECT p.person_id, p.financial_year, c.cohorts, pm.primary_cohort, p.age_band,
             pm.primary_cohort AS profile_cohort,
@@ -123,4 +130,4 @@ def build_statements(
          AND fb.band = bm.band
         ORDER BY p.financial_year, p.person_id
         """
-    )
+    replace_years(con, "costing.statements", query, years)

@@ -11,9 +11,10 @@ from assets.linked import linked_tables
 from assets.pseudonymised import LANDING_SPECS, PSEUDONYMISED_ASSETS
 from assets.reference import reference_tables
 from pipelines.resources import IPCResource
+from pipelines.schedules import build_monthly_refresh
 from pipelines.sensors import build_landing_sensor
 
-ALL_ASSETS = [
+ALL_ASSETS: list[dg.AssetsDefinition | dg.AssetSpec] = [
     *LANDING_SPECS,
     *PSEUDONYMISED_ASSETS,
     reference_tables,
@@ -22,21 +23,20 @@ ALL_ASSETS = [
     exports,
 ]
 
-#: Everything for the current settings: what `ipc run` materialises.
+#: Everything for the current settings: what `ipc run` materialises, over every
+#: financial-year partition in one run (pipelines.partitions.all_years_tags); the job
+#: is partitioned by financial year, as its costing assets are.
 full_run = dg.define_asset_job(
     "ipc_full_run",
     selection=dg.AssetSelection.all(),
-    description="Pseudonymise every landing extract, link, cost and publish the exports.",
+    description="Pseudonymise every landing extract, link, cost every financial year and "
+    "publish the exports.",
 )
 
-#: The monthly refresh finance teams run (off until an operator turns it on).
-monthly_refresh = dg.ScheduleDefinition(
-    name="ipc_monthly_refresh",
-    job=full_run,
-    cron_schedule="0 6 2 * *",
-    execution_timezone="Europe/London",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="On the 2nd of each month at 06:00 UK time, after month-end extracts land.",
+#: The monthly refresh finance teams run (off until an operator turns it on): the year
+#: of the month just ended, or every year when the inputs changed (pipelines.schedules).
+monthly_refresh = build_monthly_refresh(
+    full_run, [key for asset in [*COSTING_ASSETS, exports] for key in asset.keys]
 )
 
 defs = dg.Definitions(

@@ -3,6 +3,9 @@
 The sensor looks only at file names, sizes and modification times (never contents),
 keeps them as its cursor, and asks for one run per distinct state of the folder: the
 run key is a digest of that state, so a delivery is run once however often it looks.
+The run is the full run: every financial-year partition, in one run. It is tagged with
+the state of the landing and reference folders it starts from (:func:`full_run_tags`),
+which the monthly refresh reads to tell whether the warehouse is up to date.
 """
 
 import hashlib
@@ -12,7 +15,12 @@ from typing import Any
 
 import dagster as dg
 
+from pipelines.partitions import all_years_tags
 from pipelines.settings import Settings, SettingsError
+
+#: The state (names, sizes, modification times) of the landing and reference folders a
+#: full run started from.
+INPUTS_STATE_TAG = "ipc/inputs_state"
 
 
 def landing_state(landing_dir: Path) -> dict[str, list[int]]:
@@ -25,6 +33,33 @@ def landing_state(landing_dir: Path) -> dict[str, list[int]]:
             stat = path.stat()
             state[path.relative_to(landing_dir).as_posix()] = [stat.st_size, stat.st_mtime_ns]
     return state
+
+
+def _folder_state(folder: Path) -> dict[str, list[int]]:
+    """Every file under a folder (reference tables, cohorts, settings): path -> [size,
+    mtime in ns]."""
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): [path.stat().st_size, path.stat().st_mtime_ns]
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def inputs_state(settings: Settings) -> str:
+    """A digest of the landing extracts' and reference files' names, sizes and
+    modification times (contents are never read)."""
+    state = {
+        "landing": landing_state(settings.landing_dir),
+        "reference": _folder_state(settings.reference_dir),
+    }
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def full_run_tags(settings: Settings) -> dict[str, str]:
+    """Tags of a full run: every financial-year partition, and the inputs' state."""
+    return all_years_tags() | {INPUTS_STATE_TAG: inputs_state(settings)}
 
 
 def build_landing_sensor(job: Any) -> dg.SensorDefinition:
@@ -42,9 +77,10 @@ def build_landing_sensor(job: Any) -> dg.SensorDefinition:
     )
     def landing_files(context: dg.SensorEvaluationContext):
         try:
-            landing_dir = Settings.from_env().landing_dir
+            settings = Settings.from_env()
         except SettingsError as exc:
             return dg.SkipReason(f"settings are not valid: {exc}")
+        landing_dir = settings.landing_dir
         state = landing_state(landing_dir)
         encoded = json.dumps(state, sort_keys=True)
         if not state:
@@ -56,7 +92,7 @@ def build_landing_sensor(job: Any) -> dg.SensorDefinition:
         context.update_cursor(encoded)
         return dg.RunRequest(
             run_key=hashlib.sha256(encoded.encode()).hexdigest()[:16],
-            tags={"ipc/changed_extracts": ",".join(changed)[:200]},
+            tags={"ipc/changed_extracts": ",".join(changed)[:200]} | full_run_tags(settings),
         )
 
     return landing_files

@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from pipelines.definitions import ALL_ASSETS
+from pipelines.partitions import all_years_tags
 from pipelines.resources import IPCResource
 from pseudonymise.keys import write_key_file
 
@@ -40,7 +41,14 @@ class Delivery:
     def restricted(self) -> Path:
         return self.root / "restricted"
 
-    def materialize(self, **overrides: str) -> dg.ExecuteInProcessResult:
+    def materialize(
+        self,
+        selection: dg.AssetSelection | None = None,
+        partitions: dict[str, str] | None = None,
+        **overrides: str,
+    ) -> dg.ExecuteInProcessResult:
+        """Materialise ``selection`` (every asset) for ``partitions`` (tags of a key
+        range; every financial year by default), on a fresh ephemeral instance."""
         fields = {
             name: getattr(self.resource, name)
             for name in IPCResource.model_fields
@@ -50,9 +58,11 @@ class Delivery:
         with dg.DagsterInstance.ephemeral() as instance:
             return dg.materialize(
                 ALL_ASSETS,
+                selection=selection,
                 resources={"ipc": resource},
                 instance=instance,
                 raise_on_error=False,
+                tags=all_years_tags() if partitions is None else partitions,
             )
 
 

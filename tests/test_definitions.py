@@ -3,6 +3,7 @@
 import dagster as dg
 
 from pipelines.definitions import defs
+from pipelines.partitions import FINANCIAL_YEARS
 from pipelines.resources import WAREHOUSE_POOL
 from schemas.sources import SOURCE_NAMES
 
@@ -102,5 +103,34 @@ def test_every_asset_opening_the_warehouse_is_in_the_duckdb_pool() -> None:
 def test_job_and_schedule() -> None:
     job = defs.resolve_job_def("ipc_full_run")
     assert job is not None
+    assert job.partitions_def == FINANCIAL_YEARS
     schedule = defs.resolve_schedule_def("ipc_monthly_refresh")
     assert schedule.execution_timezone == "Europe/London"
+
+
+def test_costing_is_partitioned_by_financial_year_and_the_rest_is_not() -> None:
+    graph = _asset_graph()
+    yearly = {
+        "costing/activity",
+        "costing/person_costs",
+        "costing/cohort_membership",
+        "costing/cohort_reference_costs",
+        "costing/funding_bands",
+        "costing/statements",
+    }
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if key.to_user_string() in yearly:
+            assert node.partitions_def == FINANCIAL_YEARS
+            # One run computes a whole range of years (ipc run, a backfill).
+            assert node.backfill_policy == dg.BackfillPolicy.single_run()
+        else:  # the spine, reference tables, reconciliation and exports: every year
+            assert node.partitions_def is None, key.to_user_string()
+    keys = FINANCIAL_YEARS.get_partition_keys()
+    assert keys[:2] == ["2015-04-01", "2016-04-01"]  # 2015/16, 2016/17: 1 April each
+    window = FINANCIAL_YEARS.time_window_for_partition_key("2024-04-01")
+    assert (window.start.date().isoformat(), window.end.date().isoformat()) == (
+        "2024-04-01",
+        "2025-04-01",
+    )
+    assert str(window.start.tzinfo) == "Europe/London"

@@ -23,6 +23,7 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from pipelines.cli import run_failures
 from pipelines.definitions import ALL_ASSETS, defs
+from pipelines.partitions import all_years_tags
 from tests.conftest import WORKED_EXAMPLE, make_delivery
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -121,6 +122,7 @@ def test_a_run_and_its_events_are_stored_in_postgres(
             ALL_ASSETS,
             resources={"ipc": delivery.resource},
             instance=instance,
+            tags=all_years_tags(),
             raise_on_error=False,
         )
         assert result.success, run_failures(result.all_events)

@@ -18,6 +18,7 @@ from costing.disclosure import DisclosureRule
 from delivery import tables
 from delivery.charts import setting_bars
 from pipelines.definitions import ALL_ASSETS
+from pipelines.partitions import all_years_tags
 from schemas.sources import SETTINGS
 from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
 
@@ -47,6 +48,7 @@ def costed(
             .required_multi_asset_neighbors(),
             resources={"ipc": delivery.resource},
             instance=instance,
+            tags=all_years_tags(),
         )
     assert result.success
     metadata = {
