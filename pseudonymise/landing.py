@@ -429,20 +429,18 @@ def _parse_fast(
         pl.col(f"c{pos}").alias(col) for col, pos in zip(required, positions, strict=True)
     )
 
+    # The few irregular and malformed rows are patched one column at a time, so a large
+    # file's values are never held twice.
     if irregular:
         rows = pl.Series(list(irregular), dtype=pl.UInt32)
-        values = values.with_columns(
-            values[col].scatter(
-                rows, [rec[pos] if len(rec) > pos else "" for rec in irregular.values()]
-            )
-            for col, pos in zip(required, positions, strict=True)
-        )
+        for col, pos in zip(required, positions, strict=True):
+            fixed = [rec[pos] if len(rec) > pos else "" for rec in irregular.values()]
+            values = values.with_columns(values[col].scatter(rows, fixed))
     malformed = field_counts != n_fields
     if malformed.any():
-        values = values.with_columns(
-            pl.when(malformed).then(pl.lit("")).otherwise(pl.col(col)).alias(col)
-            for col in required
-        )
+        bad_rows = malformed.arg_true()
+        for col in required:
+            values = values.with_columns(values[col].scatter(bad_rows, ""))
     return values.with_columns(
         pl.int_range(1, n + 1, dtype=pl.Int64).alias(ROW_NUMBER_COLUMN),
         malformed.alias(MALFORMED_COLUMN),
