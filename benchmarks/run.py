@@ -979,6 +979,11 @@ def render(
         out += _table(["people", "rows ratio", "full run time ratio", "floor time ratio"], rows)
     out += ["", "## Targets (issue 6)", ""]
     out += _table(["target", "measured", "result"], targets(results))
+    out += [
+        "",
+        "Where the time and memory go, what was changed and what would close the gaps: "
+        "[profile.md](profile.md) (written from profiles, not by this script).",
+    ]
     out += ["", "## Checks", ""]
     diffs = [f["counts"]["cost_difference"] for r in results.values() for f in r.fulls]
     out += [
