@@ -47,6 +47,17 @@ def duckdb_table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[st
     }
 
 
+def column_lineage(columns: dict[str, list[tuple[list[str], str]]]) -> dg.TableColumnLineage:
+    """``dagster/column_lineage`` from {column: [(upstream asset key, its column), ...]}:
+    which upstream columns each column is computed from, for an IG lead to trace."""
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [dg.TableColumnDep(asset_key=key, column_name=name) for key, name in deps]
+            for column, deps in columns.items()
+        }
+    )
+
+
 def json_metadata(value: Any) -> dg.JsonMetadataValue:
     return dg.MetadataValue.json(json.loads(json.dumps(value, default=str)))
 

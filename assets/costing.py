@@ -26,6 +26,7 @@ from assets.common import (
     CODE_VERSION,
     DATA_CLASS_TAGS,
     OWNERS,
+    column_lineage,
     duckdb_table_metadata,
     json_metadata,
 )
@@ -207,6 +208,9 @@ def _year_metadata(
 
 
 _activity_key = dg.AssetKey(["costing", "activity"])
+_PERSON_COSTS = ["costing", "person_costs"]
+_MEMBERSHIP = ["costing", "cohort_membership"]
+_REFERENCE_COSTS = ["costing", "cohort_reference_costs"]
 
 
 @_costing_asset(
@@ -366,7 +370,16 @@ def cohort_membership(context: dg.AssetExecutionContext, ipc: IPCResource) -> dg
         ).fetchall()
         return dg.MaterializeResult(
             metadata=_year_metadata(con, "costing.cohort_membership", labels, years)
-            | {"cohorts": [c.name for c in cohorts], "membership_rows": len(counts)}
+            | {
+                "cohorts": [c.name for c in cohorts],
+                "membership_rows": len(counts),
+                "dagster/column_lineage": column_lineage(
+                    {
+                        "person_id": [(_PERSON_COSTS, "person_id")],
+                        "cohort": [(_PERSON_COSTS, "age_band"), (_PERSON_COSTS, "cost_total")],
+                    }
+                ),
+            }
         )
 
 
@@ -398,6 +411,16 @@ def cohort_reference_costs(
         if years is not None:
             published = published.filter(pl.col("financial_year").is_in(years))
         metadata = _year_metadata(con, "costing.cohort_reference_costs", labels, years)
+        metadata["dagster/column_lineage"] = column_lineage(
+            {
+                "people": [(_MEMBERSHIP, "person_id")],
+                **{
+                    f"{figure}cost": [(_PERSON_COSTS, "cost_total")]
+                    for figure in ("mean_", "median_", "p25_", "p75_", "p90_")
+                },
+                **{f"mean_cost_{s}": [(_PERSON_COSTS, f"cost_{s}")] for s in SETTINGS},
+            }
+        )
         if published.height:  # a run of years outside the period has nothing to draw
             metadata["mean_cost_by_setting"] = _picture(
                 mean_cost_by_setting_png(published),
@@ -420,8 +443,19 @@ def funding_bands(context: dg.AssetExecutionContext, ipc: IPCResource) -> dg.Mat
                 labels,
                 context.run.run_id,
             )
+        cashable = [(_PERSON_COSTS, f"cost_{s}") for s in _settings(con)["cashable_settings"]]
         return dg.MaterializeResult(
             metadata=_year_metadata(con, "costing.funding_bands", labels, years)
+            | {
+                "dagster/column_lineage": column_lineage(
+                    {
+                        "people": [(_MEMBERSHIP, "person_id")],
+                        "lower": cashable,
+                        "upper": cashable,
+                        "mean_cashable_cost": cashable,
+                    }
+                )
+            }
         )
 
 
@@ -452,6 +486,19 @@ def statements(context: dg.AssetExecutionContext, ipc: IPCResource) -> dg.Materi
             )
         return dg.MaterializeResult(
             metadata=_year_metadata(con, "costing.statements", labels, years)
+            | {
+                "dagster/column_lineage": column_lineage(
+                    {
+                        "person_id": [(_MEMBERSHIP, "person_id")],
+                        **{
+                            f"profile_mean_cost_{s}": [(_REFERENCE_COSTS, f"mean_cost_{s}")]
+                            for s in SETTINGS
+                        },
+                        **{f"own_cost_{s}": [(_PERSON_COSTS, f"cost_{s}")] for s in SETTINGS},
+                        "budget_amount": [(["costing", "funding_bands"], "mean_cashable_cost")],
+                    }
+                )
+            }
         )
 
 

@@ -6,6 +6,7 @@ from assets.common import (
     CODE_VERSION,
     DATA_CLASS_TAGS,
     OWNERS,
+    column_lineage,
     duckdb_table_metadata,
     json_metadata,
 )
@@ -22,6 +23,27 @@ _SPECS = {
     "year of birth, sex and postcode district from their first accepted row.",
     "linkage_report": "Rows linked at each stage of the cascade, per source.",
 }
+
+
+_PSEUDONYMISED = [["pseudonymised", s.name] for s in SOURCES]
+_ATTRIBUTES = ("birth_year", "born_after_1_april", "sex", "postcode_district")
+#: How a row's person is found (the linkage cascade over the keyed pseudonyms), and the
+#: minimised attributes it carries.
+_ROW_LINKS_LINEAGE = column_lineage(
+    {
+        "person_id": [
+            (key, column)
+            for key in _PSEUDONYMISED
+            for column in ("nhs_pseudo", "local_id_pseudo", "demo_token")
+        ],
+        "row_id": [(key, "row_id") for key in _PSEUDONYMISED],
+        **{column: [(key, column) for key in _PSEUDONYMISED] for column in _ATTRIBUTES},
+    }
+)
+#: A person's attributes are those of their first accepted row.
+_SPINE_LINEAGE = column_lineage(
+    {column: [(["linked", "row_links"], column)] for column in ("person_id", *_ATTRIBUTES)}
+)
 
 
 @dg.multi_asset(
@@ -94,12 +116,13 @@ def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
         report = linkage_report(con)
         yield dg.MaterializeResult(
             asset_key=["linked", "row_links"],
-            metadata=duckdb_table_metadata(con, "linked.row_links") | {"key_id": key_ids[0]},
+            metadata=duckdb_table_metadata(con, "linked.row_links")
+            | {"key_id": key_ids[0], "dagster/column_lineage": _ROW_LINKS_LINEAGE},
         )
         yield dg.MaterializeResult(
             asset_key=["linked", "person_spine"],
             metadata=duckdb_table_metadata(con, "linked.person_spine")
-            | {"spine_version": spine_version},
+            | {"spine_version": spine_version, "dagster/column_lineage": _SPINE_LINEAGE},
         )
         yield dg.MaterializeResult(
             asset_key=["linked", "linkage_report"],

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -93,6 +94,48 @@ MULTIPROCESS_CONFIG = {
 }
 
 
+#: Tags naming the process that runs an `ipc run`, so a later one can tell it has died.
+HOST_TAG = "ipc/host"
+PID_TAG = "ipc/pid"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release_abandoned_runs(instance: Any) -> list[str]:
+    """Fail the runs of `ipc run` on this machine whose process is gone (killed, power
+    cut) and free the warehouse slot they held: otherwise the next run waits for it
+    for ever. Returns their run ids."""
+    import dagster as dg
+
+    host = socket.gethostname()
+    released = []
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING],
+            tags={HOST_TAG: host},
+        )
+    )
+    for record in records:
+        run = record.dagster_run
+        pid = run.tags.get(PID_TAG, "")
+        if not pid.isdigit() or int(pid) == os.getpid() or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(
+            run, message=f"its process ({pid} on {host}) ended before the run did"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(run.run_id)
+    return released
+
+
 def _execute(
     command: str, ipc_config: dict[str, str] | None = None, executor: str = "in_process"
 ) -> int:
@@ -119,7 +162,13 @@ def _execute(
     instance = dg.DagsterInstance.get()
     # Every financial-year partition, in one run; the years outside the costing period
     # are materialised empty (pipelines.partitions).
-    tags = full_run_tags(settings)
+    tags = full_run_tags(settings) | {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    for run_id in release_abandoned_runs(instance):
+        print(
+            f"ipc {command}: run {run_id} was stopped part-way (its process is gone); "
+            "marked failed and its hold on the warehouse released",
+            file=sys.stderr,
+        )
     result: Any
     if executor == "multiprocess":
         run_config["execution"] = {"config": {"multiprocess": MULTIPROCESS_CONFIG}}
