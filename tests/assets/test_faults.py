@@ -169,7 +169,7 @@ def test_a_large_year_is_split_into_parts_holding_the_same_rows_in_order(
 ) -> None:
     whole = _delivery(tmp_path / "whole")
     assert whole.materialize().success
-    monkeypatch.setattr("delivery.export.ACTIVITY_ROWS_PER_FILE", 7)
+    monkeypatch.setattr("delivery.export.ACTIVITY_ROWS_PER_FILE", 2000)
     split = _delivery(tmp_path / "split")
     assert split.materialize().success
 
@@ -182,8 +182,8 @@ def test_a_large_year_is_split_into_parts_holding_the_same_rows_in_order(
         (p.name for p in (split.export_dir / "linked" / "site" / "activity").glob("2024-25-*")),
         key=lambda n: int(n.removesuffix(".parquet").rsplit("-", 1)[1]),
     )
-    assert len(parts) == -(-len(single) // 7) > 1
+    assert len(parts) == -(-len(single) // 2000) > 1
     assert all(
-        len(pl.read_parquet(split.export_dir / "linked/site/activity" / n)) <= 7 for n in parts
+        len(pl.read_parquet(split.export_dir / "linked/site/activity" / n)) <= 2000 for n in parts
     )
     assert year_rows(split, parts) == single
