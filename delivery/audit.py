@@ -53,6 +53,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from delivery.manifest import MANIFEST_NAME
 from delivery.writer import runs_dir
 from pseudonymise.fingerprints import (
     KINDS,
@@ -895,8 +896,9 @@ def audit(
 ) -> list[Finding]:
     """Look for the fingerprinted identifiers everywhere the pipeline's data rests.
 
-    * ``export_dir``: every file, every kind including ``date_of_birth``; and the
-      earlier runs' exports kept beside it (``delivery.writer.runs_dir``);
+    * ``export_dir``: every file, every kind including ``date_of_birth`` (but for the
+      manifests, which hold the run's own dates); and the earlier runs' exports kept
+      beside it (``delivery.writer.runs_dir``);
     * ``warehouse``: the DuckDB file (every table), files beside it whose names
       start with its name (its ``.wal``), and the ``pseudonymised/`` folder of
       Parquet beside it;
@@ -922,15 +924,26 @@ def audit(
     scanner = Scanner(fingerprints, key)
     skip = [Path(p) for p in fingerprint_paths]
     exports = scanner._session(EXPORT_KINDS)
+    storage = scanner._session(STORAGE_KINDS)
     if export_dir is not None:
         export_dir = Path(export_dir)
-        if export_dir.exists():
-            _tree_into(export_dir, exports, skip)
         earlier = runs_dir(export_dir)
+        # A manifest records the run's own dates (the period, when it ran): with a whole
+        # population's fingerprints every date matches someone's birthday, so manifests
+        # are searched for every identifier but dates of birth.
+        manifests = [
+            m
+            for folder in (export_dir, earlier)
+            if folder.exists()
+            for m in folder.resolve().rglob(MANIFEST_NAME)
+        ]
+        for manifest in manifests:
+            _tree_into(manifest, storage, skip)
+        if export_dir.exists():
+            _tree_into(export_dir, exports, [*skip, *manifests])
         if earlier.exists():
             current = [export_dir.resolve()] if export_dir.exists() else []
-            _tree_into(earlier, exports, [*skip, *current])
-    storage = scanner._session(STORAGE_KINDS)
+            _tree_into(earlier, exports, [*skip, *current, *manifests])
     if warehouse is not None:
         warehouse = Path(warehouse)
         if warehouse.exists():

@@ -359,6 +359,20 @@ def test_audit_finds_each_kind_in_each_place(tmp_path: Path, fingerprint_file: P
     assert dob_places and all(loc.startswith(str(places["exports"])) for loc in dob_places)
 
 
+def test_the_dates_a_manifest_records_are_not_taken_for_dates_of_birth(
+    tmp_path: Path, fingerprint_file: Path
+) -> None:
+    """At a site's scale every date is somebody's birthday; a manifest's period and run
+    dates are the pipeline's own. Its other cells are still searched."""
+    places = _plant(tmp_path, leaky=False)
+    manifest = places["exports"] / "manifest.json"
+    manifest.write_text(json.dumps({"period": {"start": DOB}, "ran_by": NHS_SPACED}))
+    findings = audit(places["exports"], None, None, None, [fingerprint_file], KEY)
+    assert {(f.location, f.kind) for f in findings} == {
+        (f"{manifest.resolve()}#ran_by", "nhs_number")
+    }
+
+
 def test_clean_tree_has_no_findings(tmp_path: Path, fingerprint_file: Path) -> None:
     places = _plant(tmp_path, leaky=False)
     findings = audit(
