@@ -285,7 +285,7 @@ def _candidates(
     v = pl.col("v")
     # The digits after a decimal point are not a token: a cost of 1234.9991234567 holds
     # no NHS number (at a site's scale some fraction would match one by chance), while
-    # 9434765919.0 still shows 9434765919.
+    # 9994561235.0 still shows 9994561235.
     frame = frame.with_columns(v.str.replace_all(_FRACTION, "${1}"))
     # "_" is a word character to \b; make it a separator (nhs_9991234567, Mark_Cook).
     spaced = frame.select("label", v=v.str.replace_all("_", " ", literal=True))
@@ -366,7 +366,7 @@ def _leaves(
     elif dtype == pl.Object:
         yield path, pl.Series([str(v) for v in series.drop_nulls().to_list()], dtype=pl.String)
     elif dtype.is_float() or isinstance(dtype, pl.Decimal):
-        # An identifier is never fractional: only whole numbers (9434765919.0) are read.
+        # An identifier is never fractional: only whole numbers (9994561235.0) are read.
         numbers = series.cast(pl.Float64).drop_nulls().unique()
         whole = numbers.filter(numbers.is_finite() & (numbers.abs() < 1e18))
         whole = whole.filter(whole == whole.floor())

@@ -163,7 +163,7 @@ def digest(fields: Mapping[str, str], salt: str) -> str:
     """The Open Pseudonymiser digest of one row: 64 upper-case hex characters.
 
     ``fields`` maps field name to value, exactly as given to the library (e.g.
-    ``{"NHSNumber": "943 476 5919", "DOB": "29.11.1973"}``); names only set the
+    ``{"NHSNumber": "999 456 1235", "DOB": "29.11.1973"}``); names only set the
     order. SHA-256 is over the UTF-8 bytes of the values, concatenated in
     :func:`digest_field_order` with spaces, tabs, ``\\r`` and ``\\n`` removed,
     followed by the salt trimmed of leading and trailing blanks and control
@@ -215,7 +215,7 @@ def dob_open_pseudonymiser_format_value(value: date) -> str:
 
 
 def nhs_number_digits(expr: pl.Expr) -> pl.Expr:
-    """Keep only the ASCII digits (``450-557-710-4`` → ``4505577104``); null stays null.
+    """Keep only the ASCII digits (``999-456-123-5`` → ``9994561235``); null stays null.
 
     What the Open Pseudonymiser application does to the column chosen as NHS
     number before hashing when its NHS-number validation is switched on. Apply it

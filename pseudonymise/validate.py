@@ -28,7 +28,7 @@ What counts as a date and as a number (the contract leaves the detail to us):
   contract only quarantines what is not a number or is negative.
 * Ids are compared after stripping surrounding whitespace; the NHS number in an id
   (the ``primary_care_registers`` triple) also loses inner spaces and hyphens, so
-  ``943 476 5919`` and ``9434765919`` are the same id. A blank id is a value like any
+  ``999 456 1235`` and ``9994561235`` are the same id. A blank id is a value like any
   other: rows sharing a blank id compete as duplicates.
 
 Everything is vectorised Polars; no cell value is ever logged or raised.

@@ -19,7 +19,7 @@ from schemas.sources import SOURCES, SourceSpec
 IDENTIFIER_NOTES: dict[str, tuple[str, str]] = {
     "nhs_number": (
         "text",
-        "10 digits, may contain spaces or hyphens (`943 476 5919`); may be blank or invalid "
+        "10 digits, may contain spaces or hyphens (`999 456 1235`); may be blank or invalid "
         "(fails the modulus 11 check).",
     ),
     "local_patient_id": (

@@ -53,7 +53,7 @@ def test_monthly_schedule_refreshes_everything_when_the_inputs_changed(
     assert schedule.execution_timezone == "Europe/London"
     with dg.instance_for_test() as instance:
         # Nothing run yet, then a run from other inputs: every financial year, one run.
-        for previous in (None, "0123456789abcdef"):
+        for previous in (None, "aabbccdd00112233"):
             if previous is not None:
                 _record_success(instance, {INPUTS_STATE_TAG: previous})
             request = _refresh(instance, dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC))
@@ -61,7 +61,7 @@ def test_monthly_schedule_refreshes_everything_when_the_inputs_changed(
             keys = FINANCIAL_YEARS.get_partition_keys()
             assert request.tags[RANGE_START_TAG] == keys[0] == "2015-04-01"
             assert request.tags[RANGE_END_TAG] == keys[-1]
-            assert request.tags[INPUTS_STATE_TAG] != "0123456789abcdef"
+            assert request.tags[INPUTS_STATE_TAG] != "aabbccdd00112233"
 
 
 def test_monthly_schedule_refreshes_the_year_of_the_month_just_ended(
@@ -87,7 +87,7 @@ def test_monthly_schedule_refreshes_the_year_of_the_month_just_ended(
             assert not any(k.startswith(("pseudonymised/", "linked/")) for k in selected)
 
         # A changed extract: every year again.
-        (tmp_path / "landing" / "acute.csv").write_text("nhs_number\n9434765919\n")
+        (tmp_path / "landing" / "acute.csv").write_text("nhs_number\n9994561235\n")
         request = _refresh(instance, dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.UTC))
         assert request.partition_key is None and RANGE_START_TAG in request.tags
 

@@ -267,7 +267,7 @@ def _plant(root: Path, *, leaky: bool) -> dict[str, Path]:
             person = row.pop("person_id")
             handle.write(json.dumps({"person_id": person, "detail": row}) + "\n")
     (exports / "manifest.json").write_text(
-        json.dumps({"key_id": "0123456789abcdef", "files": {"person_costs.parquet": 2}})
+        json.dumps({"key_id": "aabbccdd00112233", "files": {"person_costs.parquet": 2}})
     )
 
     con = duckdb.connect(str(warehouse))

@@ -6,6 +6,7 @@ scalar twin; most tests run both.
 
 import csv
 import json
+import string
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
@@ -67,7 +68,9 @@ def _text(rule: Rule, values: Sequence[str | None]) -> list[Any]:
 # --- NHS number: conformance vectors ------------------------------------------------
 
 # Where our verdict differs from uk-fci/nhs-number 2.x on purpose (facts.md section 4,
-# costing-method.md section 1): input -> (their verdict, ours, why).
+# costing-method.md section 1): input -> (their verdict, ours, why). The inputs are that
+# library's published test vectors (tests/data/vectors/nhs_number/ORIGIN.txt), quoted
+# here to name them; every other NHS number in these tests is in the 999 test range.
 DELIBERATE_DIFFERENCES = {
     "0000000000": (
         True,
@@ -115,7 +118,9 @@ def _our_verdict(value: str, theirs: bool) -> bool:
 
 
 def test_vectors_are_loaded() -> None:
-    assert len(NHS_VECTOR_CASES) >= 40
+    assert (
+        len(NHS_VECTOR_CASES) >= 35
+    )  # uk-fci and spikeheap vectors, the PDS sandbox patient, the 999 test file
     assert ("9990000018", True) in NHS_VECTOR_CASES  # the BOM is not part of the number
 
 
@@ -175,16 +180,16 @@ def test_nhs_number_blank_and_null() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["943 476 5919", "943-476-5919", " 9434765919\n", "943\u00a0476\u00a05919", "943–476–5919"],
+    ["999 456 1235", "999-456-1235", " 9994561235\n", "999\u00a0456\u00a01235", "999–456–1235"],
 )
 def test_separators_are_removed(value: str) -> None:
-    assert normalise_nhs_number_text(value) == "9434765919"
-    assert _text(normalise_nhs_number, [value]) == ["9434765919"]
+    assert normalise_nhs_number_text(value) == "9994561235"
+    assert _text(normalise_nhs_number, [value]) == ["9994561235"]
     assert is_valid_nhs_number(value)
 
 
 @pytest.mark.parametrize(
-    "value", ["９４３４７６５９１９", "943.476.5919", "+9434765919", "94347659190"]
+    "value", ["９９９４５６１２３５", "999.456.1235", "+9994561235", "99945612350"]
 )
 def test_other_characters_are_not_removed_and_invalidate(value: str) -> None:
     assert not is_valid_nhs_number(value)
@@ -193,7 +198,7 @@ def test_other_characters_are_not_removed_and_invalidate(value: str) -> None:
 
 # --- NHS number: properties ---------------------------------------------------------
 
-nine_digits = st.text("0123456789", min_size=9, max_size=9)
+nine_digits = st.text(string.digits, min_size=9, max_size=9)
 
 
 def _check_digit(prefix: str) -> int:
@@ -237,7 +242,7 @@ def test_swapping_two_adjacent_digits_invalidates(prefix: str, position: int) ->
 
 
 @given(
-    st.text("0123456789", min_size=10, max_size=10),
+    st.text(string.digits, min_size=10, max_size=10),
     st.lists(st.tuples(st.integers(0, 10), st.sampled_from([" ", "-", "  ", " - "]))),
 )
 def test_spaces_and_hyphens_do_not_change_the_verdict(
@@ -250,7 +255,7 @@ def test_spaces_and_hyphens_do_not_change_the_verdict(
     assert _text(nhs_number_is_valid, [formatted, number]) == [is_valid_nhs_number(number)] * 2
 
 
-@given(st.lists(st.none() | st.text("0123456789 -x", max_size=14) | any_text, max_size=20))
+@given(st.lists(st.none() | st.text(string.digits + " -x", max_size=14) | any_text, max_size=20))
 def test_nhs_number_expr_and_scalar_agree(values: list[str | None]) -> None:
     assert _text(normalise_nhs_number, values) == [normalise_nhs_number_text(v) for v in values]
     assert _text(nhs_number_is_valid, values) == [is_valid_nhs_number(v) for v in values]

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import os
 import stat
+import string
 from pathlib import Path
 
 import pytest
@@ -264,7 +265,7 @@ def test_key_id_is_a_short_stable_fingerprint() -> None:
     assert fingerprint == expected.hex()[:16]
     assert key_id(SECRET) == fingerprint
     assert len(fingerprint) == 16
-    assert set(fingerprint) <= set("0123456789abcdef")
+    assert set(fingerprint) <= set(string.digits + "abcdef")
     assert fingerprint not in SECRET_HEX
     assert key_id(bytes(32)) != fingerprint
 
