@@ -9,25 +9,14 @@ Column lineage (``dagster/column_lineage``) is emitted when an asset materialise
 it is in the event log of a run, not in this static graph; it is not asserted here.
 """
 
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pipelines.webserver import graphql, running_webserver
 from schemas.sources import SOURCE_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 60.0
 
 EXPORTS = {
@@ -67,119 +56,17 @@ ASSET_NODES = """
 }
 """
 
-WORKSPACE = """
-{
-  workspaceOrError {
-    __typename
-    ... on Workspace {
-      locationEntries {
-        name
-        loadStatus
-        locationOrLoadError { __typename ... on PythonError { message } }
-      }
-    }
-    ... on PythonError { message }
-  }
-}
-"""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _graphql(base_url: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{base_url}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    assert "errors" not in body, body["errors"]
-    return body["data"]
-
-
-def _location_loaded(base_url: str) -> bool:
-    """True once the code location has loaded; fails at once if it failed to load."""
-    workspace = _graphql(base_url, WORKSPACE)["workspaceOrError"]
-    assert workspace["__typename"] == "Workspace", workspace
-    entries = workspace["locationEntries"]
-    for entry in entries:
-        location = entry["locationOrLoadError"]
-        if location and location["__typename"] == "PythonError":
-            pytest.fail(f"code location {entry['name']} failed to load: {location['message']}")
-    return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
-
-
-def _wait_until_serving(process: subprocess.Popen[bytes], base_url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(
-                f"dagster-webserver exited with {process.returncode} before serving:\n"
-                + log.read_text(errors="replace")[-4000:]
-            )
-        try:
-            if _location_loaded(base_url):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass  # not listening yet
-        time.sleep(0.25)
-    pytest.fail(
-        f"dagster-webserver did not serve {base_url} within {STARTUP_TIMEOUT_S:.0f} s:\n"
-        + log.read_text(errors="replace")[-4000:]
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End the webserver and the code server it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
-
 
 @pytest.fixture(scope="module")
 def webserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real ``dagster-webserver`` on the code location, on a free local port."""
-    home = tmp_path_factory.mktemp("dagster_home")
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IPC_")}
-    env["DAGSTER_HOME"] = str(home)
-    log = home / "webserver.log"
-    command = [
-        str(Path(sys.executable).with_name("dagster-webserver")),
-        *("-m", "pipelines.definitions", "-p", str(port), "-h", "127.0.0.1"),
-    ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_until_serving(process, base_url, log)
-            yield base_url
-        finally:
-            _stop(process)
+    with running_webserver(tmp_path_factory.mktemp("webserver"), STARTUP_TIMEOUT_S) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def asset_nodes(webserver: str) -> dict[str, dict[str, Any]]:
-    nodes = _graphql(webserver, ASSET_NODES)["assetNodes"]
+    nodes = graphql(webserver, ASSET_NODES)["assetNodes"]
     return {"/".join(n["assetKey"]["path"]): n for n in nodes}
 
 

@@ -19,8 +19,6 @@ import json
 import logging
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,9 +26,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pipelines.webserver import graphql, running_webserver
 
 ROOT = Path(__file__).resolve().parents[2]
 LOG = logging.getLogger("screenshot")
@@ -88,43 +87,8 @@ FIT_GRAPH = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _graphql(base_url: str, query: str) -> dict[str, Any]:
-    request = urllib.request.Request(
-        f"{base_url}/graphql",
-        data=json.dumps({"query": query}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        body = json.loads(response.read())
-    if "errors" in body:
-        raise RuntimeError(f"GraphQL error: {body['errors']}")
-    return dict(body["data"])
-
-
-def _wait_for_webserver(process: subprocess.Popen[bytes], base_url: str, timeout: float) -> None:
-    query = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"dagster-webserver exited with {process.returncode}")
-        try:
-            entries = _graphql(base_url, query)["workspaceOrError"]["locationEntries"]
-            if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"dagster-webserver did not answer at {base_url} within {timeout:.0f} s")
-
-
 def _asset_names(base_url: str) -> list[str]:
-    nodes = _graphql(base_url, "{ assetNodes { assetKey { path } } }")["assetNodes"]
+    nodes = graphql(base_url, "{ assetNodes { assetKey { path } } }")["assetNodes"]
     return sorted({n["assetKey"]["path"][-1] for n in nodes})
 
 
@@ -229,48 +193,6 @@ def _wait_until_drawn(tools: DevTools, names: list[str], timeout: float, settle:
     )
 
 
-@contextlib.contextmanager
-def _webserver(folder: Path, timeout: float) -> Iterator[str]:
-    """``dagster-webserver`` on the code location, on a free port; yields its URL."""
-    home = folder / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IPC_")}
-    env["DAGSTER_HOME"] = str(home)
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    command = [
-        str(Path(sys.executable).with_name("dagster-webserver")),
-        *("-m", "pipelines.definitions", "-p", str(port), "-h", "127.0.0.1"),
-    ]
-    log_path = folder / "webserver.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            _wait_for_webserver(server, base_url, timeout)
-            yield base_url
-        except Exception:
-            sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
-            raise
-        finally:
-            # The webserver and the code server it started: their own process group.
-            if server.poll() is None:
-                os.killpg(server.pid, signal.SIGTERM)
-                try:
-                    server.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(server.pid, signal.SIGKILL)
-                    server.wait(timeout=10)
-
-
 def _capture(
     tools: DevTools,
     base_url: str,
@@ -280,7 +202,7 @@ def _capture(
 ) -> bytes:
     width, height, pixel_ratio = size
     # The "join the community" dialog would cover the graph.
-    _graphql(base_url, "mutation { setNuxSeen }")
+    graphql(base_url, "mutation { setNuxSeen }")
     names = GROUPS + _asset_names(base_url)
     tools.open_page()
     metrics = {"width": width, "height": height, "deviceScaleFactor": pixel_ratio, "mobile": False}
@@ -315,7 +237,7 @@ def screenshot(
     """Write a PNG of the asset graph page, ``size`` = (width, height, pixel ratio)."""
     with tempfile.TemporaryDirectory(prefix="ipc-screenshot-") as tmp:
         folder = Path(tmp)
-        with _webserver(folder, timeout) as base_url:
+        with running_webserver(folder, timeout) as base_url:
             LOG.info("webserver up at %s", base_url)
             tools = DevTools(chromium, size[0], size[1], folder / "profile")
             try:
