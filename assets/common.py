@@ -34,9 +34,12 @@ def table_schema(schema: pl.Schema | dict[str, Any]) -> dg.TableSchema:
     )
 
 
-def duckdb_table_metadata(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, Any]:
-    """Row count and column schema of a warehouse table, for the asset's metadata."""
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+def duckdb_table_metadata(
+    con: duckdb.DuckDBPyConnection, table: str, where: str = "TRUE"
+) -> dict[str, Any]:
+    """Row count (of the rows ``where`` selects) and column schema of a warehouse table,
+    for the asset's metadata."""
+    rows = con.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchall()[0][0]
     columns = con.execute(f"DESCRIBE {table}").fetchall()
     return {
         "dagster/row_count": int(rows),

@@ -193,18 +193,8 @@ def _year_metadata(
     con: duckdb.DuckDBPyConnection, table: str, labels: list[str], years: list[str] | None
 ) -> dict[str, Any]:
     """Rows of the run's years and the table's columns, for the partitions' metadata."""
-    rows = con.execute(
-        f"SELECT count(*) FROM {table} WHERE {year_filter('financial_year', years)}"
-    ).fetchall()[0][0]
-    columns = con.execute(f"DESCRIBE {table}").fetchall()
-    return {
-        "dagster/row_count": int(rows),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=c[0], type=str(c[1])) for c in columns]
-        ),
-        "dagster/table_name": table,
-        "financial_years": labels,
-    }
+    where = year_filter("financial_year", years)
+    return duckdb_table_metadata(con, table, where) | {"financial_years": labels}
 
 
 _activity_key = dg.AssetKey(["costing", "activity"])

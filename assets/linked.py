@@ -10,6 +10,7 @@ from assets.common import (
     duckdb_table_metadata,
     json_metadata,
 )
+from costing.sql import sql_text
 from costing.versions import file_fingerprint, write_spine_version
 from linkage.cascade import link_records, linkage_report
 from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError
@@ -71,7 +72,7 @@ def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
         for spec in SOURCES:
             # A view over the step's Parquet, not a copy: DuckDB scans Parquet about as
             # fast as its own tables, and copying millions of rows cost more than linking.
-            path = str((folder / f"{spec.name}.parquet").resolve()).replace("'", "''")
+            path = sql_text(str((folder / f"{spec.name}.parquet").resolve()))
             kind = con.execute(
                 "SELECT table_type FROM information_schema.tables "
                 "WHERE table_schema = 'pseudonymised' AND table_name = ?",
@@ -81,7 +82,7 @@ def linked_tables(context: dg.AssetExecutionContext, ipc: IPCResource):
                 con.execute(f"DROP TABLE pseudonymised.{spec.name}")
             con.execute(
                 f"CREATE OR REPLACE VIEW pseudonymised.{spec.name} AS "
-                f"SELECT * FROM read_parquet('{path}')"
+                f"SELECT * FROM read_parquet({path})"
             )
         con.execute(
             "CREATE OR REPLACE TABLE pseudonymised.ingest_report AS "

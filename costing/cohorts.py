@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import yaml
 
+from costing.sql import sql_text
 from costing.years import replace_years, select_costed_years, year_filter
 
 CONDITION_KEYS = frozenset(
@@ -166,7 +167,7 @@ def parse_cohorts(text: str) -> list[Cohort]:
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
-    quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+    quoted = ", ".join(sql_text(v) for v in values)
     return f"[{quoted}]::VARCHAR[]"
 
 

@@ -12,13 +12,11 @@ from collections.abc import Iterator, Sequence
 
 import duckdb
 
+from costing.sql import sql_text
+
 
 class TableShapeError(RuntimeError):
     """A table holds other years' rows in columns this code no longer writes."""
-
-
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def year_filter(column: str, years: Sequence[str] | None) -> str:
@@ -27,7 +25,7 @@ def year_filter(column: str, years: Sequence[str] | None) -> str:
         return "TRUE"
     if not years:
         return "FALSE"
-    return f"{column} IN ({', '.join(_text(y) for y in years)})"
+    return f"{column} IN ({', '.join(sql_text(y) for y in years)})"
 
 
 def select_costed_years(con: duckdb.DuckDBPyConnection, years: Sequence[str] | None) -> None:

@@ -12,6 +12,7 @@ import polars as pl
 import pyarrow as pa
 
 from costing.disclosure import DisclosureRule, protect_groups, protect_rows
+from costing.years import year_filter
 from pseudonymise.hashing import pseudonymise_series, text_key
 from schemas.sources import SETTINGS
 
@@ -121,10 +122,6 @@ def linked_activity_years(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int
 STREAM_MEMORY_LIMIT = "1GB"
 
 
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _gathered(reader: pa.RecordBatchReader, rows: int) -> Iterator[list[pa.RecordBatch]]:
     """DuckDB's record batches (a few thousand rows each), gathered ``rows`` at a time."""
     gathered: list[pa.RecordBatch] = []
@@ -169,7 +166,7 @@ def linked_activity_batches(
         reader = con.sql(
             f"SELECT m.person_index, {columns} FROM costing.activity a "
             "JOIN person_index m ON m.internal_id = a.person_id "
-            f"WHERE a.financial_year = {_sql_text(year)} ORDER BY a.row_id"
+            f"WHERE {year_filter('a.financial_year', [year])} ORDER BY a.row_id"
         ).to_arrow_reader(batch_rows)
         for batches in _gathered(reader, batch_rows):
             frame = pl.from_arrow(pa.Table.from_batches(batches))

@@ -41,6 +41,16 @@ class Delivery:
     def restricted(self) -> Path:
         return self.root / "restricted"
 
+    def environment(self, dagster_home: Path) -> dict[str, str]:
+        """The environment of an `ipc run` process on this delivery: its IPC_* settings
+        (the same as the resource's) and ``dagster_home``."""
+        settings = {
+            "IPC_ENV" if field == "environment" else f"IPC_{field.upper()}": value
+            for field in IPCResource.model_fields
+            if field != "rekey_from_key_id" and (value := getattr(self.resource, field)) is not None
+        }
+        return dict(os.environ) | settings | {"DAGSTER_HOME": str(dagster_home)}
+
     def materialize(
         self,
         selection: dg.AssetSelection | None = None,

@@ -8,7 +8,6 @@ use the project's instance configuration (SQLite under DAGSTER_HOME).
 """
 
 import itertools
-import os
 import shutil
 import subprocess
 import sys
@@ -90,18 +89,7 @@ def test_two_runs_at_once_share_the_warehouse_one_step_at_a_time(tmp_path: Path)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    env = os.environ | {
-        "IPC_LANDING_DIR": str(delivery.landing),
-        "IPC_REFERENCE_DIR": str(delivery.reference),
-        "IPC_WAREHOUSE": str(delivery.warehouse),
-        "IPC_EXPORT_DIR": str(delivery.export_dir),
-        "IPC_RESTRICTED_DIR": str(delivery.restricted),
-        "IPC_KEY_FILE": str(delivery.key_file),
-        "IPC_PERIOD_END": "2025-03-31",
-        "IPC_ENV": "production",
-        "IPC_RECIPIENTS": "site",
-        "DAGSTER_HOME": str(home),
-    }
+    env = delivery.environment(home)
     # The instance exists before anything is launched, as on a deployed host.
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.event_log_storage.supports_global_concurrency_limits

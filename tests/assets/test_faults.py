@@ -3,7 +3,6 @@
 Each test is one entry of docs/fault-catalogue.md.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -113,18 +112,7 @@ def test_killing_the_run_while_it_writes_exports_leaves_the_previous_export(
     key = _manifest_key(delivery)
     assert verify_manifest(published, key) == []
 
-    env = os.environ | {
-        "IPC_LANDING_DIR": str(delivery.landing),
-        "IPC_REFERENCE_DIR": str(delivery.reference),
-        "IPC_WAREHOUSE": str(delivery.warehouse),
-        "IPC_EXPORT_DIR": str(delivery.export_dir),
-        "IPC_RESTRICTED_DIR": str(delivery.restricted),
-        "IPC_KEY_FILE": str(delivery.key_file),
-        "IPC_PERIOD_END": "2025-03-31",
-        "IPC_ENV": "production",
-        "IPC_RECIPIENTS": "site",
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
+    env = delivery.environment(tmp_path / "dagster_home")
     runs = delivery.export_dir.parent / f".{delivery.export_dir.name}-runs"
     before = {p.name for p in runs.iterdir()}
     process = subprocess.Popen(
