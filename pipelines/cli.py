@@ -26,7 +26,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 def _ensure_dagster_home() -> Path:
     """Use DAGSTER_HOME if set; else a git-ignored `.dagster/` with the project's
-    dagster.yaml, so every run is recorded where `make ui` shows it."""
+    dagster.yaml, so every run is recorded where `make ui` shows it. The project's own
+    folder follows the project's dagster.yaml as it changes; a DAGSTER_HOME set by the
+    user keeps its own file once it has one."""
     home = os.environ.get("DAGSTER_HOME")
     if home:
         path = Path(home)
@@ -34,9 +36,11 @@ def _ensure_dagster_home() -> Path:
         path = PROJECT_ROOT / ".dagster"
         os.environ["DAGSTER_HOME"] = str(path)
     path.mkdir(parents=True, exist_ok=True)
-    config = path / "dagster.yaml"
-    if not config.exists() and (PROJECT_ROOT / "dagster.yaml").exists():
-        shutil.copyfile(PROJECT_ROOT / "dagster.yaml", config)
+    config, project_config = path / "dagster.yaml", PROJECT_ROOT / "dagster.yaml"
+    if project_config.exists() and (
+        not config.exists() or (not home and config.read_bytes() != project_config.read_bytes())
+    ):
+        shutil.copyfile(project_config, config)
     return path
 
 

@@ -83,6 +83,9 @@ def test_the_postgres_instance_is_dagster_yaml_with_postgres_storage() -> None:
     sqlite = yaml.safe_load((PROJECT / "dagster.yaml").read_text())
     postgres = yaml.safe_load((PROJECT / "dagster-postgres.yaml").read_text())
     storage = postgres.pop("storage")
+    # SQLite's event log storage claims pool slots under a lock (pipelines/instance.py);
+    # PostgreSQL's honours FOR UPDATE and needs no such class.
+    assert sqlite.pop("event_log_storage")["module"] == "pipelines.instance"
     assert postgres == sqlite
     assert storage == {
         "postgres": {

@@ -78,7 +78,9 @@ def test_a_step_waits_while_a_process_outside_the_pool_holds_the_warehouse(
 
 
 @pytest.mark.slow
-def test_two_runs_at_once_share_the_warehouse_one_step_at_a_time(tmp_path: Path) -> None:
+def test_two_runs_at_once_share_the_warehouse_one_step_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     delivery = make_delivery(
         tmp_path,
         WORKED_EXAMPLE / "landing",
@@ -90,6 +92,7 @@ def test_two_runs_at_once_share_the_warehouse_one_step_at_a_time(tmp_path: Path)
     home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = delivery.environment(home)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # dagster.yaml's storage reads it
     # The instance exists before anything is launched, as on a deployed host.
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert instance.event_log_storage.supports_global_concurrency_limits
