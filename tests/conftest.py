@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import settings
 
 from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import all_years_tags
@@ -17,6 +18,17 @@ from pseudonymise.keys import write_key_file
 TESTS = Path(__file__).parent
 _EXIT_STATUS = pytest.StashKey[int]()
 WORKED_EXAMPLE = TESTS / "data" / "worked_example"
+
+# Property tests: no per-example deadline (speed is the benchmark's business, never a
+# test's, and a loaded CI machine is slow); under CI (CI set, as .ci/run does) a fixed
+# sequence of examples, so a red build can always be reproduced; on a developer's machine
+# new examples every run. HYPOTHESIS_PROFILE=explore searches ten times as many.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, print_blob=True)
+settings.register_profile("explore", deadline=None, max_examples=1000)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)
 
 
 @dataclass
