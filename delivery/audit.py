@@ -3,7 +3,8 @@
 The pseudonymisation step leaves keyed fingerprints of every raw identifier in the
 restricted zone (:mod:`pseudonymise.fingerprints`). This module cuts candidate
 tokens out of everything the pipeline wrote - exports, the DuckDB warehouse and
-the Parquet beside it, Dagster's SQLite storage and compute logs, the quarantine -
+the Parquet beside it, Dagster's storage (SQLite files, or the tables of a PostgreSQL
+instance) and compute logs, the quarantine -
 puts each into the same canonical form, hashes it under the fingerprint key and
 looks it up. A hit is a raw identifier at rest where it must not be. Nothing here
 reads the landing files, and a :class:`Finding` names a place and a kind, never a
@@ -52,6 +53,7 @@ from typing import Any
 
 import duckdb
 import polars as pl
+import sqlalchemy as sa
 
 from delivery.manifest import MANIFEST_NAME
 from delivery.writer import runs_dir
@@ -855,6 +857,43 @@ def _sqlite_into(path: Path, session: _Session) -> None:
     session.merge(raw)
 
 
+def database_label(url: str) -> str:
+    """How a database is named in findings: its URL without the password."""
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _database_into(url: str, session: _Session) -> None:
+    """Every column of every table of a database SQLAlchemy reaches by ``url`` (the
+    PostgreSQL tables of Dagster's run, event and schedule storage), in a read-only
+    transaction. Findings are located ``<url without password>#<table>#<column>``."""
+    label = database_label(url)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as con:
+            if con.dialect.name == "postgresql":
+                con.execute(sa.text("SET TRANSACTION READ ONLY"))
+            inspector = sa.inspect(con)
+            for table in sorted(inspector.get_table_names()):
+                prefix = f"{label}#{table}"
+                session.add_names(prefix, (table,))
+                for described in inspector.get_columns(table):
+                    name = str(described["name"])
+                    column: sa.ColumnClause[Any] = sa.column(name)
+                    query = (
+                        sa.select(column).select_from(sa.table(table)).where(column.is_not(None))
+                    )
+                    result = con.execution_options(stream_results=True).execute(query)
+                    while rows := result.fetchmany(_SQLITE_ROWS):
+                        values = pl.Series([_sqlite_text(row[0]) for row in rows], dtype=pl.String)
+                        session.add(prefix, (name,), values, cells=True)
+    except sa.exc.SQLAlchemyError:
+        # Unreachable, or refused: say the place could not be checked (never the error,
+        # which may quote the connection settings).
+        session.unreadable.add(label)
+    finally:
+        engine.dispose()
+
+
 def _decode(data: bytes) -> str:
     try:
         return data.decode("utf-8")
@@ -893,6 +932,7 @@ def audit(
     restricted_dir: Path | None,
     fingerprint_paths: Sequence[Path],
     key: bytes,
+    databases: Sequence[str] = (),
 ) -> list[Finding]:
     """Look for the fingerprinted identifiers everywhere the pipeline's data rests.
 
@@ -904,7 +944,9 @@ def audit(
       Parquet beside it;
     * ``dagster_home``: everything under it (SQLite run, event and schedule
       storage, compute logs, IO manager outputs);
-    * ``restricted_dir/quarantine``.
+    * ``restricted_dir/quarantine``;
+    * ``databases``: SQLAlchemy URLs of the Dagster instance's database storage
+      (PostgreSQL), every table; one that cannot be reached is reported unreadable.
 
     Outside exports, ``date_of_birth`` is not looked for. Missing locations are
     skipped; the fingerprint files are never scanned. An empty list means nothing
@@ -960,4 +1002,6 @@ def audit(
         quarantine = Path(restricted_dir) / "quarantine"
         if quarantine.exists():
             _tree_into(quarantine, storage, skip)
+    for url in databases:
+        _database_into(url, storage)
     return sorted(exports.findings() + storage.findings())

@@ -252,7 +252,8 @@ def cmd_validate(_: argparse.Namespace) -> int:
 
 def cmd_audit_scan(_: argparse.Namespace) -> int:
     """Look for any fingerprinted identifier everywhere the pipeline's data rests."""
-    from delivery.audit import audit
+    from delivery.audit import audit, database_label
+    from pipelines.instance import storage_database_urls
     from pipelines.resources import IPCResource
     from pseudonymise.fingerprints import fingerprint_key
 
@@ -262,6 +263,7 @@ def cmd_audit_scan(_: argparse.Namespace) -> int:
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster")
     paths = sorted((settings.restricted_dir / "fingerprints").glob("*.parquet"))
     try:
+        databases = storage_database_urls(dagster_home)
         findings = audit(
             settings.export_dir,
             settings.warehouse,
@@ -269,6 +271,7 @@ def cmd_audit_scan(_: argparse.Namespace) -> int:
             settings.restricted_dir,
             paths,
             fingerprint_key(keyring),
+            databases,
         )
     except ValueError as exc:
         print(f"ipc audit-scan: {exc}", file=sys.stderr)
@@ -277,9 +280,10 @@ def cmd_audit_scan(_: argparse.Namespace) -> int:
         print(f"ipc audit-scan: FOUND {finding}", file=sys.stderr)
     if findings:
         return 1
+    also = "".join(f" and in {database_label(url)}" for url in databases)
     print(
         "ipc audit-scan: no identifier found in the exports, the warehouse, the quarantine "
-        f"or Dagster's storage and logs under {dagster_home}."
+        f"or Dagster's storage and logs under {dagster_home}{also}."
     )
     return 0
 

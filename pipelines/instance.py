@@ -1,4 +1,5 @@
-"""The SQLite instance's event log storage, with pool slots claimed one process at a time.
+"""The Dagster instance: SQLite event log storage whose pool slots are claimed one
+process at a time, and where an instance keeps its storage in a database.
 
 Dagster keeps concurrency-pool slots in the instance's event log storage. Its SQL code
 claims a slot by reading a free one and then updating it, relying on ``SELECT ... FOR
@@ -19,8 +20,10 @@ import fcntl
 import os
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import yaml
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._serdes import ConfigurableClassData
 
@@ -91,3 +94,43 @@ class SerialisedPoolSqliteEventLogStorage(SqliteEventLogStorage):
     def delete_concurrency_limit(self, concurrency_key: str) -> None:
         with self._pool_lock():
             super().delete_concurrency_limit(concurrency_key)
+
+
+_STORAGE_KEYS = ("run_storage", "event_log_storage", "schedule_storage")
+
+
+def _resolved(value: Any, config_file: Path) -> Any:
+    """A config value with Dagster's ``{env: NAME}`` sources read from the environment."""
+    if isinstance(value, dict):
+        if set(value) == {"env"}:
+            name = str(value["env"])
+            if name not in os.environ:
+                raise ValueError(f"{config_file}: environment variable {name} is not set")
+            return os.environ[name]
+        return {key: _resolved(item, config_file) for key, item in value.items()}
+    return value
+
+
+def storage_database_urls(dagster_home: Path) -> list[str]:
+    """SQLAlchemy URLs of the PostgreSQL databases holding the instance's run, event
+    and schedule storage (`storage: postgres:`, or dagster_postgres classes named per
+    storage), read from DAGSTER_HOME's dagster.yaml; none for SQLite storage, whose
+    files lie under DAGSTER_HOME. Nothing is connected to or created."""
+    config_file = Path(dagster_home) / "dagster.yaml"
+    if not config_file.is_file():
+        return []
+    config = yaml.safe_load(config_file.read_text()) or {}
+    postgres_configs = []
+    unified = (config.get("storage") or {}).get("postgres")
+    if unified:
+        postgres_configs.append(unified)
+    for key in _STORAGE_KEYS:
+        storage = config.get(key) or {}
+        if str(storage.get("module", "")).startswith("dagster_postgres"):
+            postgres_configs.append(storage.get("config") or {})
+    if not postgres_configs:
+        return []
+    from dagster_postgres.utils import pg_url_from_config
+
+    urls = {pg_url_from_config(_resolved(c, config_file)) for c in postgres_configs}
+    return sorted(urls)

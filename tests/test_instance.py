@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from pipelines.cli import PROJECT_ROOT
-from pipelines.instance import SerialisedPoolSqliteEventLogStorage
+from pipelines.instance import SerialisedPoolSqliteEventLogStorage, storage_database_urls
 from pipelines.resources import WAREHOUSE_POOL
 
 ROUNDS = 12
@@ -76,3 +76,28 @@ def test_two_processes_asking_at_once_never_both_hold_the_one_slot(home: Path) -
         assert worker.exitcode == 0
     # Each round: exactly one of the two was granted the slot.
     assert granted == [1] * ROUNDS
+
+
+def test_the_sqlite_instance_has_no_storage_database(home: Path) -> None:
+    assert storage_database_urls(home) == []
+
+
+def test_the_postgres_instance_names_its_database_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copyfile(PROJECT_ROOT / "dagster-postgres.yaml", tmp_path / "dagster.yaml")
+    settings = {
+        "DAGSTER_PG_HOST": "db.example",
+        "DAGSTER_PG_PORT": "5433",
+        "DAGSTER_PG_USERNAME": "ipc",
+        "DAGSTER_PG_PASSWORD": "p@ss word",
+        "DAGSTER_PG_DB": "ipc_dagster",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    assert storage_database_urls(tmp_path) == [
+        "postgresql+psycopg2://ipc:p%40ss%20word@db.example:5433/ipc_dagster"
+    ]
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD")
+    with pytest.raises(ValueError, match="DAGSTER_PG_PASSWORD is not set"):
+        storage_database_urls(tmp_path)

@@ -7,6 +7,7 @@ fails instead, so a broken server cannot pass as a skip. Each test run makes its
 database (the role needs CREATEDB) and drops it afterwards.
 """
 
+import json
 import os
 import shutil
 import uuid
@@ -15,15 +16,20 @@ from pathlib import Path
 from typing import NoReturn
 
 import dagster as dg
+import polars as pl
 import psycopg2
 import psycopg2.extensions
 import pytest
 import yaml
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from delivery.audit import audit
 from pipelines.cli import run_failures
 from pipelines.definitions import ALL_ASSETS, defs
+from pipelines.instance import storage_database_urls
 from pipelines.partitions import all_years_tags
+from pseudonymise.fingerprints import fingerprint_key
+from pseudonymise.keys import Keyring, read_key_file
 from tests.conftest import WORKED_EXAMPLE, make_delivery
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -164,3 +170,27 @@ def test_a_run_and_its_events_are_stored_in_postgres(
     connection.close()
     # Nothing was written to SQLite under DAGSTER_HOME.
     assert not [p for p in home.rglob("*") if p.suffix in {".db", ".sqlite"}]
+
+    # `ipc audit-scan` reads the instance's tables too: clean after the run, and a name
+    # planted in the event log is found, named by table and column, never by value.
+    secret, _ = read_key_file(delivery.key_file)
+    key = fingerprint_key(Keyring.from_secret(secret))
+    fingerprints = sorted((delivery.restricted / "fingerprints").glob("*.parquet"))
+    databases = storage_database_urls(home)
+    assert len(databases) == 1 and postgres_database in databases[0]
+    assert audit(None, None, None, None, fingerprints, key, databases) == []
+    social = pl.read_csv(WORKED_EXAMPLE / "landing" / "social_care.csv", infer_schema=False)
+    person = social.filter(pl.col("given_name") != "").row(0, named=True)
+    name = f"{person['given_name']} {person['family_name']}"
+    with _connect(postgres_database) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO event_logs (run_id, event, timestamp) VALUES ('planted', %s, now())",
+            (json.dumps({"message": f"hello {name}"}),),
+        )
+    connection.close()
+    findings = audit(None, None, None, None, fingerprints, key, databases)
+    assert [(f.location.rsplit("#", 2)[1:], f.kind) for f in findings] == [
+        (["event_logs", "event"], "full_name")
+    ]
+    assert name not in str(findings)
+    assert ":***@" in findings[0].location  # the password is never shown

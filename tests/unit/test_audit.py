@@ -528,3 +528,36 @@ def test_unparseable_file_is_reported(tmp_path: Path, scanner: Scanner) -> None:
 def test_storage_and_export_kinds() -> None:
     assert frozenset(KINDS) == EXPORT_KINDS
     assert set(EXPORT_KINDS - STORAGE_KINDS) == {"date_of_birth"}
+
+
+def test_a_database_holding_dagsters_storage_is_scanned_table_by_table(
+    tmp_path: Path, fingerprint_file: Path
+) -> None:
+    """The instance's storage in a database (PostgreSQL in production; the same code
+    reads any database SQLAlchemy reaches, so a SQLite file stands in here)."""
+    database = tmp_path / "dagster_storage.db"
+    con = sqlite3.connect(database)
+    con.execute("CREATE TABLE event_logs (id INTEGER, event TEXT)")
+    con.execute("CREATE TABLE runs (run_id TEXT)")
+    message = json.dumps({"message": f"step failed for {NHS_SPACED} ({FULL_NAME})"})
+    con.execute("INSERT INTO event_logs VALUES (1, ?), (2, NULL)", [message])
+    con.execute("INSERT INTO runs VALUES ('abc123')")
+    con.commit()
+    con.close()
+    url = f"sqlite:///{database}"
+    findings = audit(None, None, None, None, [fingerprint_file], KEY, [url])
+    assert {(f.location, f.kind) for f in findings} == {
+        (f"{url}#event_logs#event", "nhs_number"),
+        (f"{url}#event_logs#event", "full_name"),
+    }
+    _assert_no_values(findings)
+
+
+def test_a_database_that_cannot_be_reached_is_reported_without_its_password(
+    tmp_path: Path, fingerprint_file: Path
+) -> None:
+    url = "postgresql+psycopg2://ipc:s3cret-pw@127.0.0.1:9/nowhere?connect_timeout=2"
+    findings = audit(None, None, None, None, [fingerprint_file], KEY, [url])
+    assert [(f.kind, f.count) for f in findings] == [("unreadable", 1)]
+    assert "s3cret-pw" not in findings[0].location
+    assert "127.0.0.1:9/nowhere" in findings[0].location
