@@ -54,6 +54,12 @@ def test_the_instance_keeps_event_logs_where_dagsters_default_sqlite_storage_doe
     assert (home / "history" / "runs" / "index.db").is_file()
 
 
+def test_runs_from_the_ui_schedule_and_sensor_are_queued_one_at_a_time(home: Path) -> None:
+    with dg.DagsterInstance.get() as instance:
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
 def test_two_processes_asking_at_once_never_both_hold_the_one_slot(home: Path) -> None:
     with dg.DagsterInstance.get() as instance:
         instance.event_log_storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
