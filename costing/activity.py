@@ -201,15 +201,17 @@ def _single_day_parts(
     billable: str,
     where: str = "TRUE",
     cpa: str = "NULL::VARCHAR",
+    price_service: str | None = None,
 ) -> str:
-    """Rule: a contact or event is costed in the financial year of its date."""
+    """Rule: a contact or event is costed in the financial year of its date, priced by
+    ``price_service`` (default: its service; NULL leaves it unpriced)."""
     return f"""
     SELECT a.row_id, a.source, a.file, a.row_number, a.person_id, '{setting}' AS setting,
         {service} AS service, {provider} AS provider_code, {record_id} AS record_id,
         fy.financial_year, strftime(a.{date_column}, '%Y-%m') AS activity_month,
         1.0 AS units,
         CASE WHEN {billable} THEN 1.0 ELSE 0.0 END AS billable_units,
-        '{price_source}' AS price_source, {service} AS price_service,
+        '{price_source}' AS price_source, {price_service or service} AS price_service,
         {price_mode} AS price_mode, 'CONTACT' AS price_unit, {cpa} AS cpa
     FROM ({_linked(source)}) a
     JOIN costed_years fy ON fy.start_year = {_fy_of("a." + date_column)}
@@ -232,7 +234,9 @@ COMMUNITY_PARTS = _single_day_parts(
     billable="coalesce(a.attended, '') <> 'N'",
 )
 
-# Rule: mental health contacts - CONTACT unit cost for the team type.
+# Rule: mental health contacts - CONTACT unit cost for the team type. A record whose
+# type is neither INPATIENT nor CONTACT (or blank) has no rule: it is kept, unpriced,
+# and is not one of the contacts a block contract is shared over.
 MH_CONTACT_PARTS = _single_day_parts(
     "mental_health",
     date_column="start_date",
@@ -242,9 +246,10 @@ MH_CONTACT_PARTS = _single_day_parts(
     provider="a.provider_code",
     price_source="mental_health",
     price_mode="NULL::VARCHAR",
-    billable="TRUE",
+    billable="a.record_type = 'CONTACT'",
     where="coalesce(a.record_type, '') <> 'INPATIENT'",
     cpa="a.cpa",
+    price_service="CASE WHEN a.record_type = 'CONTACT' THEN a.service END",
 )
 
 # Rule: primary care consultations - unit cost for (staff_type, mode), else
@@ -325,8 +330,10 @@ class MissingPricesError(ValueError):
 
 
 def check_price_coverage(con: duckdb.DuckDBPyConnection) -> None:
-    """Stop when a whole year of prices is missing (a single missing price falls back as
-    the method says; a missing year is a delivery mistake, not an unpriced activity)."""
+    """Stop when a price table has no rows at all for a year its activity falls in (a
+    missing year is a delivery mistake, not an unpriced activity). Anything less, such as
+    a year of unit costs with no mental health rows, prices as the method says: by
+    fallback, else unpriced at £0."""
     missing = con.execute(
         """
         WITH needed AS (
@@ -334,13 +341,13 @@ def check_price_coverage(con: duckdb.DuckDBPyConnection) -> None:
                 'acute' AS kind, financial_year, count(*) AS rows
             FROM acute_parts WHERE status = 'costed' GROUP BY ALL
             UNION ALL
-            SELECT 'unit_costs.csv', price_source, financial_year, count(*)
+            SELECT 'unit_costs.csv', 'unit cost', financial_year, count(*)
             FROM unit_costed_parts GROUP BY ALL
         ),
         priced AS (
             SELECT DISTINCT 'acute' AS kind, financial_year FROM reference.acute_tariff
             UNION SELECT DISTINCT 'acute', financial_year FROM reference.acute_pod_default
-            UNION SELECT DISTINCT source, financial_year FROM reference.unit_costs
+            UNION SELECT DISTINCT 'unit cost', financial_year FROM reference.unit_costs
         )
         SELECT n.table_name, n.kind, n.financial_year, n.rows
         FROM needed n ANTI JOIN priced p USING (kind, financial_year)

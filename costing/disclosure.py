@@ -240,8 +240,12 @@ def k_anonymise(frame: pl.DataFrame, k: int) -> tuple[pl.DataFrame, KAnonymityRe
         smallest_group=int(sizes.select(pl.col("n").min().fill_null(0)).item()),
         groups_below_k=int((sizes["n"] < k).sum()),
     )
+    # A blanked quasi-identifier is null in the export, age band and district alike.
     out = work.with_columns(
-        pl.col("_age_band").alias("age_band"),
+        pl.when(pl.col("_age_band") == "")
+        .then(None)
+        .otherwise(pl.col("_age_band"))
+        .alias("age_band"),
         pl.col("_sex").alias("sex"),
         pl.when(pl.col("_district") == "")
         .then(None)

@@ -169,8 +169,12 @@ def read_source(landing_dir: Path, spec: SourceSpec) -> RawSource:
     frames: list[pl.DataFrame] = []
     reads: list[FileRead] = []
     for index, path in enumerate(source_files(landing_dir, spec)):
-        frame, encoding = _read_file(path, spec.required_columns)
+        header = _header_names(path)
+        absent = [c for c in spec.optional_columns if c not in header]
+        read = [c for c in spec.required_columns if c not in absent]
+        frame, encoding = _read_file(path, read)
         frame = frame.with_columns(
+            *(pl.lit("", dtype=pl.String).alias(c) for c in absent),
             pl.lit(path.name, dtype=pl.String).alias(FILE_COLUMN),
             pl.lit(index, dtype=pl.Int32).alias(FILE_INDEX_COLUMN),
         ).select(
@@ -196,16 +200,28 @@ def read_source(landing_dir: Path, spec: SourceSpec) -> RawSource:
 # --- one file -----------------------------------------------------------------------
 
 
-def _extra_columns(path: Path, required: Sequence[str]) -> tuple[str, ...]:
-    """Header names the contract does not use: ignored, but reported (names only)."""
-    with path.open("rb") as handle:
-        first = handle.readline()
+def _header_names(path: Path) -> list[str]:
+    """The names in a file's first line, stripped (none for an empty file)."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline()
+    except OSError:
+        raise LandingError(f"{path.name}: cannot be read") from None
     try:
         text = first.decode(UTF8)
     except UnicodeDecodeError:
         text = first.decode("cp1252", errors="replace")
-    names = next(csv.reader([text.lstrip("\ufeff").rstrip("\r\n")]), [])
-    return tuple(n.strip() for n in names if n.strip() and n.strip() not in required)
+    line = text.lstrip("\ufeff").rstrip("\r\n")
+    try:
+        names = next(csv.reader([line]), [])
+    except csv.Error:  # a NUL byte, say: the reader proper says what is wrong
+        names = line.split(",")
+    return [n.strip() for n in names if n.strip()]
+
+
+def _extra_columns(path: Path, required: Sequence[str]) -> tuple[str, ...]:
+    """Header names the contract does not use: ignored, but reported (names only)."""
+    return tuple(n for n in _header_names(path) if n not in required)
 
 
 def _read_file(path: Path, required: Sequence[str]) -> tuple[pl.DataFrame, str]:

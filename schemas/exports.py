@@ -175,7 +175,7 @@ class Persons(ExportModel, FinancialYearModel):
     person_id: str = pa.Field(description=RECIPIENT_PERSON_ID)
     financial_year: str = pa.Field(description=FINANCIAL_YEAR)
     age_band: str = pa.Field(
-        isin=(*AGE_BANDS, "65+", ""),
+        isin=(*AGE_BANDS, "65+"),
         nullable=True,
         description=(
             "Age on 1 April of the year: `0-17`, `18-64`, `65-74`, `75-84`, `85+`; "

@@ -30,8 +30,16 @@ IDENTIFIER_NOTES: dict[str, tuple[str, str]] = {
     "date_of_birth": ("date", "Date of birth."),
     "sex": ("text", "`1` male, `2` female, `9` indeterminate, `0` or blank not known."),
     "postcode": ("text", "Any case, with or without the space."),
-    "given_name": ("text", "Present in primary care and social care extracts."),
-    "family_name": ("text", "Present in primary care and social care extracts."),
+    "given_name": (
+        "text",
+        "Optional: present in primary care and social care extracts; a file without "
+        "the column is read as if every value were blank.",
+    ),
+    "family_name": (
+        "text",
+        "Optional: present in primary care and social care extracts; a file without "
+        "the column is read as if every value were blank.",
+    ),
 }
 
 ACTIVITY_NOTES: dict[str, dict[str, tuple[str, str]]] = {

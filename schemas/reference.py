@@ -31,7 +31,8 @@ from schemas.sources import SETTINGS
 POINTS_OF_DELIVERY: tuple[str, ...] = ("EL", "NEL", "DC", "OPFA", "OPFU", "AE")
 UNITS: tuple[str, ...] = ("CONTACT", "BED_DAY")
 UNIT_COST_SOURCES: tuple[str, ...] = ("community", "mental_health", "primary_care")
-BLOCK_CONTRACT_SOURCES: tuple[str, ...] = ("community", "mental_health")
+#: A block contract replaces a national unit cost, so it can price what those price.
+BLOCK_CONTRACT_SOURCES: tuple[str, ...] = UNIT_COST_SOURCES
 
 #: ``in_range`` arguments meaning "0 or more, and a finite number". A plain ``ge=0`` lets
 #: NaN and +inf through (polars orders NaN above +inf); the half-open range rejects both.
@@ -182,11 +183,17 @@ class BlockContracts(FinancialYearModel):
     financial_year: str = pa.Field(description=FINANCIAL_YEAR_DESCRIPTION)
     source: str = pa.Field(
         isin=BLOCK_CONTRACT_SOURCES,
-        description="Setting of the contract: `community` or `mental_health`.",
+        description=(
+            "Setting of the contract: `community`, `mental_health` or `primary_care` (the "
+            "settings national unit costs price)."
+        ),
     )
     provider_code: str = pa.Field(description="ODS code of the provider holding the contract.")
     service: str = pa.Field(
-        description="Community `service` or mental health ward or team type covered."
+        description=(
+            "Community `service`, mental health ward or team type, or primary care "
+            "`staff_type` covered."
+        )
     )
     contract_value: float = pa.Field(
         in_range=NON_NEGATIVE,

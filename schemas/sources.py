@@ -72,6 +72,11 @@ class SourceSpec:
         return IDENTIFIER_COLUMNS + names + self.activity_columns
 
     @property
+    def optional_columns(self) -> tuple[str, ...]:
+        """Columns a file may leave out (read as blank): the contract's optional names."""
+        return NAME_COLUMNS if self.has_names else ()
+
+    @property
     def date_columns(self) -> tuple[str, ...]:
         """Date columns in table order (the order reason codes are written in)."""
         dates = set(self.required_dates) | set(self.optional_dates)

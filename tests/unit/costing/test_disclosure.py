@@ -79,6 +79,22 @@ def test_k_anonymity_leaves_no_group_smaller_than_k(
     for before, after in zip(frame.iter_rows(named=True), out.iter_rows(named=True), strict=True):
         assert after["postcode_district"] in (before["postcode_district"], None)
         assert after["sex"] in (before["sex"], "0")
+        coarse = {"0-17": "0-17", "18-64": "18-64"}.get(before["age_band"], "65+")
+        assert after["age_band"] in (before["age_band"], coarse, None)
+
+
+def test_a_person_alone_in_a_year_is_generalised_to_blanks_written_as_nulls() -> None:
+    frame = pl.DataFrame(
+        {
+            "person_id": ["p0"],
+            "financial_year": ["2024/25"],
+            "age_band": ["75-84"],
+            "sex": ["2"],
+            "postcode_district": ["TS18"],
+        }
+    )
+    out, _ = k_anonymise(frame, 5)
+    assert out.select("age_band", "sex", "postcode_district").row(0) == (None, "0", None)
 
 
 def test_k_anonymity_generalises_only_small_groups() -> None:

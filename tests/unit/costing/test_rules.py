@@ -5,12 +5,14 @@ Prices come from the worked example's reference tables, e.g. 2023/24 DZ65K NEL
 """
 
 import datetime as dt
+import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from costing.activity import MissingPricesError
-from tests.builders import activity, build_warehouse, person, person_id
+from tests.builders import REFERENCE, activity, build_warehouse, person, person_id
 
 END_2025 = dt.date(2025, 3, 31)
 
@@ -269,6 +271,58 @@ def test_mental_health_bed_days(tmp_path: Path) -> None:
     ]
 
 
+def test_a_mental_health_record_type_outside_the_list_is_unpriced(tmp_path: Path) -> None:
+    """Only INPATIENT and CONTACT have a pricing rule: any other type (or none) is kept
+    at £0 as unpriced, and is not one of the contacts a block contract is shared over."""
+
+    def record(seed: int, record_type: str) -> dict[str, str]:
+        return _stay(seed, "2024-05-01", "", ward="CMHT") | {"record_type": record_type}
+
+    con = build_warehouse(
+        tmp_path,
+        {"mental_health": [record(1, "CONTACT"), record(2, "OTHER"), record(3, "")]},
+        period_end=END_2025,
+        block_contracts=(
+            "financial_year,source,provider_code,service,contract_value\n"
+            "2024/25,mental_health,RX3,CMHT,1000\n"
+        ),
+    )
+    assert [(r["row_number"], r["cost"], r["cost_basis"]) for r in activity(con)] == [
+        (1, pytest.approx(1000), "block_local"),  # the one contact carries the block
+        (2, 0, "unpriced"),
+        (3, 0, "unpriced"),
+    ]
+
+
+def test_a_block_contract_can_price_primary_care(tmp_path: Path) -> None:
+    """A block replaces the national unit cost, and primary care is priced by one."""
+    con = build_warehouse(
+        tmp_path,
+        {
+            "primary_care_events": [
+                person(seed)
+                | {
+                    "event_id": f"E{seed}",
+                    "practice_code": "A81001",
+                    "event_date": "2024-05-01",
+                    "staff_type": "GP",
+                    "mode": "SURGERY",
+                }
+                for seed in (1, 2)
+            ]
+        },
+        period_end=END_2025,
+        block_contracts=(
+            "financial_year,source,provider_code,service,contract_value\n"
+            "2024/25,primary_care,A81001,GP,500\n"
+        ),
+    )
+    assert [(r["cost"], r["cost_basis"]) for r in activity(con)] == [
+        (pytest.approx(250), "block_local"),
+        (pytest.approx(250), "block_local"),
+    ]
+
+
 def test_primary_care_mode_fallback_and_unpriced_staff(tmp_path: Path) -> None:
     def event(seed: int, staff: str, mode: str) -> dict[str, str]:
         return person(seed) | {
@@ -336,6 +390,24 @@ def test_register_only_person_appears_with_zero_cost_in_each_delivery_year(
 def test_a_whole_year_of_missing_prices_stops_the_run(tmp_path: Path) -> None:
     late = _contact(1, "PODIATRY", "F2F", "Y") | {"contact_date": "2025-05-01"}
     with pytest.raises(
-        MissingPricesError, match=r"unit_costs.csv has no community prices for 2025/26"
+        MissingPricesError, match=r"unit_costs.csv has no unit cost prices for 2025/26"
     ):
         build_warehouse(tmp_path, {"community": [late]}, period_end=dt.date(2025, 6, 30))
+
+
+def test_a_year_of_unit_costs_without_one_settings_rows_leaves_it_unpriced(
+    tmp_path: Path,
+) -> None:
+    """The table has that year, just no mental health rows: nothing to stop for; the
+    method's rule applies (no price, so unpriced at £0)."""
+    reference = tmp_path / "reference"
+    shutil.copytree(REFERENCE, reference)
+    unit_costs = pl.read_csv(reference / "unit_costs.csv", infer_schema=False)
+    unit_costs.filter(
+        ~((pl.col("source") == "mental_health") & (pl.col("financial_year") == "2024/25"))
+    ).write_csv(reference / "unit_costs.csv")
+    contact = _stay(1, "2024-05-01", "2024-05-01", ward="CMHT") | {"record_type": "CONTACT"}
+    con = build_warehouse(
+        tmp_path, {"mental_health": [contact]}, reference_dir=reference, period_end=END_2025
+    )
+    assert [(r["cost"], r["cost_basis"]) for r in activity(con)] == [(0, "unpriced")]

@@ -348,6 +348,37 @@ def test_a_missing_column_names_the_file_and_column_and_no_value(tmp_path: Path)
     assert_no_cell_values(message, row.split(","))
 
 
+def test_name_columns_are_optional_and_read_as_blank_when_absent(tmp_path: Path) -> None:
+    """The contract's name columns are optional: a social care file without them is read,
+    its names blank (so its rows cannot match on names), and nothing else changes."""
+    social = SOURCE_BY_NAME["social_care"]
+    columns = [c for c in social.required_columns if c not in ("given_name", "family_name")]
+    values = {
+        "nhs_number": "9991234567",
+        "local_patient_id": "SC1",
+        "date_of_birth": "1950-01-02",
+        "sex": "1",
+        "postcode": "TS18 1AB",
+        "service_id": "S1",
+        "service_type": "HOME_CARE",
+        "start_date": "2024-04-01",
+        "planned_units_per_week": "7",
+        "unit": "HOUR",
+        "unit_cost": "20",
+    }
+    row = ",".join(values.get(c, "") for c in columns)
+    write(tmp_path, "social_care.csv", ",".join(columns) + "\n" + row + "\n")
+    raw = read_source(tmp_path, social)
+    assert raw.frame.columns[: len(social.required_columns)] == list(social.required_columns)
+    assert column(raw, "given_name") == [""] and column(raw, "family_name") == [""]
+    assert column(raw, "local_patient_id") == ["SC1"]
+    assert raw.files[0].extra_columns == ()
+    # A required column is still required.
+    write(tmp_path, "social_care.csv", ",".join(columns[1:]) + "\n" + row + "\n")
+    with pytest.raises(LandingError, match=r"missing required column.*nhs_number"):
+        read_source(tmp_path, social)
+
+
 def test_a_file_without_header_names_columns_never_values(tmp_path: Path) -> None:
     write(tmp_path, "chc.csv", f"{ROW_1}\n{ROW_2}\n")
     with pytest.raises(LandingError, match="missing required column") as caught:

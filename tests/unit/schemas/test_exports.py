@@ -159,9 +159,9 @@ def test_persons_accepts_generalised_quasi_identifiers() -> None:
         {
             "person_id": "c",
             "financial_year": "2024/25",
-            "age_band": "",
+            "age_band": None,
             "sex": "0",
-            "postcode_district": "",
+            "postcode_district": None,
             "cohorts": [],
         },
     ]

@@ -243,9 +243,12 @@ def test_unit_cost_rules(reference_dir: Path) -> None:
     ]
 
 
-def test_block_contracts_only_community_and_mental_health(reference_dir: Path) -> None:
+def test_block_contracts_only_for_settings_priced_by_unit_costs(reference_dir: Path) -> None:
+    """A block replaces a national unit cost: community, mental health or primary care,
+    never acute (tariff) or CHC and social care (packages)."""
     (reference_dir / "block_contracts.csv").write_text(
         "financial_year,source,provider_code,service,contract_value\n"
+        "2024/25,acute,RTR,NEL,1000\n"
         "2024/25,primary_care,Y001,GP,1000\n"
     )
     error = load_error(reference_dir)
