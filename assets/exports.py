@@ -7,7 +7,6 @@ the previous export untouched.
 """
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +16,7 @@ from assets.common import CODE_VERSION, DATA_CLASS_TAGS, OWNERS, json_metadata
 from assets.costing import check_years_for_export
 from costing.disclosure import DisclosureRule, k_from_settings
 from delivery import tables
-from delivery.audit import EXPORT_KINDS, Scanner
+from delivery.audit import DIGITS_LOCAL_ID, EXPORT_KINDS, Scanner
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
 from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError, legacy_recipients
@@ -71,17 +70,28 @@ _COSTING_DEPS = [
 ]
 
 
-def _fingerprint_scan(restricted_dir: Path, keyring: Keyring) -> Callable[[Path], list[str]]:
+class _FingerprintScan:
     """Look for any identifier the pseudonymisation step fingerprinted, in every cell of
-    the staged export (exact dates of birth included), before it is published."""
-    paths = sorted((restricted_dir / "fingerprints").glob("*.parquet"))
+    the staged export (exact dates of birth included), before it is published.
 
-    def scan(folder: Path) -> list[str]:
+    Every kind found blocks the export but one: a local id of fewer than ten digits
+    and nothing else (:data:`DIGITS_LOCAL_ID`). Any number may equal one by chance (a
+    site whose client ids are plain integers has an id 2024, and every export says
+    2024/25), so those are kept in :attr:`possible_coincidences` for the check's
+    metadata and the log, to be judged, not to stop the run.
+    """
+
+    def __init__(self, restricted_dir: Path, keyring: Keyring) -> None:
+        self.paths = sorted((restricted_dir / "fingerprints").glob("*.parquet"))
+        self.keyring = keyring
+        self.possible_coincidences: list[str] = []
+
+    def __call__(self, folder: Path) -> list[str]:
         # Loaded only now: at a site's scale the fingerprints take a gigabyte or two.
-        scanner = Scanner(read_fingerprints(paths), fingerprint_key(keyring))
-        return [str(f) for f in scanner.scan_tree(folder, EXPORT_KINDS)]
-
-    return scan
+        scanner = Scanner(read_fingerprints(self.paths), fingerprint_key(self.keyring))
+        findings = scanner.scan_tree(folder, EXPORT_KINDS)
+        self.possible_coincidences = [str(f) for f in findings if f.kind == DIGITS_LOCAL_ID]
+        return [str(f) for f in findings if f.kind != DIGITS_LOCAL_ID]
 
 
 def _check(asset: str, name: str, description: str) -> dg.AssetCheckSpec:
@@ -176,6 +186,7 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             ).to_dicts(),
             "quarantine_counts": quarantine,
         }
+        fingerprint_scan = _FingerprintScan(settings.restricted_dir, keyring)
         legacy_ids = {}
         for recipient in legacy_recipients(settings):
             folder = settings.restricted_dir / "open_pseudonymiser" / recipient
@@ -192,10 +203,16 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
             cashable_settings=reference_settings["cashable_settings"],
             manifest_context=context_fields,
             legacy_ids=legacy_ids,
-            fingerprint_scan=_fingerprint_scan(settings.restricted_dir, keyring),
+            fingerprint_scan=fingerprint_scan,
         )
     export_dir = settings.export_dir
     context.log.info(f"export published at {export_dir} ({summary.files} files)")
+    if fingerprint_scan.possible_coincidences:
+        context.log.warning(
+            "numbers in the export equal short all-digit local ids (not blocking: any "
+            "number may equal one; see the no_identifiers check): "
+            + "; ".join(fingerprint_scan.possible_coincidences)
+        )
     rows = summary.rows
     yield dg.MaterializeResult(
         asset_key=["exports", "person_costs"],
@@ -256,7 +273,10 @@ def exports(context: dg.AssetExecutionContext, ipc: IPCResource):
         asset_key=["exports", "linked_dataset"],
         check_name="no_identifiers",
         passed=summary.identifier_findings == 0,
-        metadata={"identifier_shaped_values_found": summary.identifier_findings},
+        metadata={
+            "identifier_shaped_values_found": summary.identifier_findings,
+            "possible_coincidences": json_metadata(fingerprint_scan.possible_coincidences),
+        },
     )
     k = k_from_settings(reference_settings)
     smallest = []

@@ -139,6 +139,45 @@ def test_bad_input_fails_clearly_and_leaves_the_previous_export(tmp_path: Path) 
     assert (delivery.export_dir / "manifest.json").read_text() == manifest
 
 
+def test_numbers_equal_to_plain_integer_local_ids_are_reported_not_blocking(
+    tmp_path: Path,
+) -> None:
+    """A site whose social care client ids are plain integers has a client 2024, and
+    every export says 2024/25: the scan reports it for judgement, and publishes."""
+    delivery = make_delivery(
+        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="x"
+    )
+    social = delivery.landing / "social_care.csv"
+    frame = pl.read_csv(social, infer_schema=False)
+    ids = frame["local_patient_id"].unique(maintain_order=True).to_list()
+    plain = {old: str(2024 + i) for i, old in enumerate(ids)}
+    frame.with_columns(pl.col("local_patient_id").replace_strict(plain)).write_csv(social)
+
+    result = delivery.materialize()
+
+    assert result.success, run_failures(result.all_events)
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == "no_identifiers"]
+    assert check.passed
+    reported = " ".join(check.metadata["possible_coincidences"].value)
+    assert "local_patient_id_digits" in reported and "financial_year" in reported
+
+
+def test_ten_digit_activity_ids_are_not_taken_for_nhs_numbers(tmp_path: Path) -> None:
+    """Activity ids pass through as the site sends them; a ten-digit spell number is
+    not an NHS number, so the pseudonymised table's shape check does not judge them."""
+    delivery = make_delivery(
+        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="x"
+    )
+    acute = delivery.landing / "acute.csv"
+    frame = pl.read_csv(acute, infer_schema=False)
+    numbered = pl.int_range(1_000_000_001, 1_000_000_001 + frame.height, eager=True)
+    frame.with_columns(numbered.cast(pl.String).alias("activity_id")).write_csv(acute)
+
+    result = delivery.materialize()
+
+    assert result.success, run_failures(result.all_events)
+
+
 @pytest.mark.parametrize(
     ("setup", "expected"),
     [
