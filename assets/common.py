@@ -5,8 +5,10 @@ Metadata holds counts, schemas and figures only - never a row value.
 
 import contextlib
 import json
+import os
 import secrets
-from collections.abc import Callable, Iterator
+import shutil
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +101,38 @@ def parquet_written_atomically(path: Path) -> Iterator[Callable[[pl.DataFrame], 
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
+
+
+#: Folders of pinned inputs start with this (see :func:`pinned_copies`).
+PINNED_PREFIX = "linked-"
+
+
+def pinned_copies(files: Sequence[Path], folder: Path) -> Path:
+    """Hard links to ``files`` (copies where the file system has none) in a new folder
+    ``folder/linked-<random>``. A step that replaces a file renames a new one into
+    place, so the pinned copy keeps what was there: whoever reads the pinned folder sees
+    the files as they were when it was made, whatever a later or failed run writes."""
+    pinned = folder / f"{PINNED_PREFIX}{secrets.token_hex(6)}"
+    pinned.mkdir(parents=True)
+    try:
+        for path in files:
+            if not path.is_file():
+                raise FileNotFoundError(f"{path.name} is missing from {path.parent}")
+            try:
+                os.link(path, pinned / path.name)
+            except OSError:
+                shutil.copy2(path, pinned / path.name)
+    except BaseException:
+        shutil.rmtree(pinned, ignore_errors=True)
+        raise
+    return pinned
+
+
+def remove_other_pins(folder: Path, keep: Path) -> None:
+    """Remove the pinned folders under ``folder`` other than ``keep``."""
+    for old in folder.glob(f"{PINNED_PREFIX}*"):
+        if old.is_dir() and old.resolve() != keep.resolve():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_json_atomically(value: Any, path: Path) -> None:

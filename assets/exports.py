@@ -20,7 +20,7 @@ from delivery.audit import DIGITS_LOCAL_ID, EXPORT_KINDS, Scanner
 from delivery.export import disclosure_problems, write_export
 from delivery.manifest import verify_manifest
 from pipelines.resources import WAREHOUSE_POOL, IPCResource, KeyMismatchError, legacy_recipients
-from pseudonymise.fingerprints import fingerprint_key, read_fingerprints
+from pseudonymise.fingerprints import fingerprint_files, fingerprint_key, read_fingerprints
 from pseudonymise.keys import Keyring
 from pseudonymise.open_pseudonymiser import WEAKER_THAN_DEFAULT
 
@@ -82,7 +82,7 @@ class _FingerprintScan:
     """
 
     def __init__(self, restricted_dir: Path, keyring: Keyring) -> None:
-        self.paths = sorted((restricted_dir / "fingerprints").glob("*.parquet"))
+        self.paths = fingerprint_files(restricted_dir)
         self.keyring = keyring
         self.possible_coincidences: list[str] = []
 

@@ -430,6 +430,9 @@ class _Session:
         self._bytes = {True: 0, False: 0}
         self.hits: dict[tuple[int, str], set[str]] = defaultdict(set)
         self.unreadable: set[str] = set()
+        # Files already read, by device and inode: a hard link (the warehouse's pinned
+        # inputs) is the same bytes under another name, read once.
+        self.files_read: set[tuple[int, int]] = set()
         # Values already checked and clean (the same person ids fill every file of an
         # export): not tokenised and hashed again. Up to _CLEAN_VALUES of each sort.
         self._clean: dict[bool, list[pl.DataFrame]] = {True: [], False: []}
@@ -662,11 +665,15 @@ def _file_into(path: Path, session: _Session) -> None:
     if not session.kinds:
         return
     try:
+        status = path.stat()
         with path.open("rb") as handle:
             head = handle.read(_SNIFF_BYTES)
     except OSError:
         session.unreadable.add(str(path))
         return
+    if (status.st_dev, status.st_ino) in session.files_read:
+        return
+    session.files_read.add((status.st_dev, status.st_ino))
     suffix = path.suffix.lower()
     if head.startswith(_SQLITE_MAGIC):
         _guarded(path, session, lambda: _sqlite_into(path, session))

@@ -56,6 +56,7 @@ __all__ = [
     "PLACEHOLDER_NAMES",
     "canonical",
     "canonical_identifiers",
+    "fingerprint_files",
     "fingerprint_key",
     "fingerprint_messages",
     "identifier_fingerprints",
@@ -270,6 +271,13 @@ def write_fingerprints(frame: pl.DataFrame, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def fingerprint_files(restricted_dir: Path) -> list[Path]:
+    """Every fingerprint file in the restricted zone: each source's latest, and the ones
+    pinned when the warehouse was last linked (``fingerprints/linked-*/``), so a scan
+    knows the identifiers of every delivery whose data may be at rest."""
+    return sorted((Path(restricted_dir) / "fingerprints").rglob("*.parquet"))
 
 
 def read_fingerprints(paths: Iterable[Path]) -> dict[str, set[str]]:

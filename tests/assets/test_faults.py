@@ -9,11 +9,13 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from delivery.manifest import verify_manifest
 from pipelines.cli import run_failures
+from pseudonymise.fingerprints import fingerprint_files
 from pseudonymise.keys import Keyring, read_key_file
 from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
 
@@ -175,3 +177,56 @@ def test_a_large_year_is_split_into_parts_holding_the_same_rows_in_order(
         len(pl.read_parquet(split.export_dir / "linked/site/activity" / n)) <= 2000 for n in parts
     )
     assert year_rows(split, parts) == single
+
+
+def _warehouse_state(delivery: Delivery) -> tuple[int, int, int]:
+    """Rows the warehouse's acute view shows, its links, and links whose row is there."""
+    con = duckdb.connect(str(delivery.warehouse), read_only=True)
+    try:
+        acute = con.execute("SELECT count(*) FROM pseudonymised.acute").fetchone()
+        links = con.execute(
+            "SELECT count(*), count(a.row_id) FROM linked.row_links l "
+            "LEFT JOIN pseudonymised.acute a USING (row_id) WHERE l.source = 'acute'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert acute is not None and links is not None
+    return int(acute[0]), int(links[0]), int(links[1])
+
+
+def test_a_run_that_fails_part_way_leaves_the_warehouse_as_last_linked(tmp_path: Path) -> None:
+    """One source's pseudonymisation succeeds, another's fails: the step's own files are
+    replaced, but the warehouse keeps reading what it was linked from, so its views,
+    links and costs still agree with each other and with the published export."""
+    delivery = _delivery(tmp_path)
+    assert delivery.materialize().success
+    before = _warehouse_state(delivery)
+    assert before[0] == before[1] == before[2] > 0
+    acute_fingerprints = delivery.restricted / "fingerprints" / "acute.parquet"
+    linked_fingerprints = acute_fingerprints.read_bytes()
+
+    acute = delivery.landing / "acute.csv"
+    pl.read_csv(acute, infer_schema=False).slice(50).write_csv(acute)
+    chc = delivery.landing / "chc.csv"
+    original_chc = chc.read_bytes()
+    pl.read_csv(chc, infer_schema=False).drop("weekly_cost").write_csv(chc)
+    result = delivery.materialize()
+
+    assert not result.success
+    assert "weekly_cost" in " ".join(run_failures(result.all_events))
+    assert _warehouse_state(delivery) == before
+    # The leak scans still know the identifiers of the data the warehouse holds: the
+    # fingerprints pinned at the last link, beside the failed run's newer ones.
+    [pinned] = [
+        p
+        for p in fingerprint_files(delivery.restricted)
+        if p.name == "acute.parquet" and p != acute_fingerprints
+    ]
+    assert pinned.read_bytes() == linked_fingerprints != acute_fingerprints.read_bytes()
+
+    chc.write_bytes(original_chc)
+    assert delivery.materialize().success
+    after = _warehouse_state(delivery)
+    assert after[0] == after[1] == after[2] == before[0] - 50
+    # One set of pinned inputs is kept: the one the warehouse reads.
+    assert len(list((delivery.warehouse.parent / "pseudonymised").glob("linked-*"))) == 1
