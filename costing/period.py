@@ -42,6 +42,19 @@ class Period:
         return list(range(fy_start_year(self.start), fy_start_year(self.end) + 1))
 
 
+#: The date of each source whose latest value ends the costing period by default: the
+#: latest start, contact, event or admission date of any accepted row (end, birth and
+#: diagnosis dates don't count; registers have none).
+PERIOD_END_DATE_COLUMNS: dict[str, str] = {
+    "acute": "start_date",
+    "chc": "start_date",
+    "community": "contact_date",
+    "mental_health": "start_date",
+    "primary_care_events": "event_date",
+    "social_care": "start_date",
+}
+
+
 def resolve_period(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -65,18 +78,11 @@ def resolve_period(
         start = dt.date(int(str(row[0]).split("/")[0]), 4, 1)
     end = configured_end
     if end is None:
-        row = con.execute(
-            """
-            SELECT max(d) FROM (
-                SELECT max(start_date) AS d FROM pseudonymised.acute
-                UNION ALL SELECT max(start_date) FROM pseudonymised.chc
-                UNION ALL SELECT max(contact_date) FROM pseudonymised.community
-                UNION ALL SELECT max(start_date) FROM pseudonymised.mental_health
-                UNION ALL SELECT max(event_date) FROM pseudonymised.primary_care_events
-                UNION ALL SELECT max(start_date) FROM pseudonymised.social_care
-            )
-            """
-        ).fetchall()[0]
+        latest = " UNION ALL ".join(
+            f"SELECT max({column}) AS d FROM pseudonymised.{source}"
+            for source, column in PERIOD_END_DATE_COLUMNS.items()
+        )
+        row = con.execute(f"SELECT max(d) FROM ({latest})").fetchall()[0]
         if row[0] is None:
             raise ValueError(
                 "IPC_PERIOD_END is not set and no accepted activity row has a date "

@@ -244,7 +244,9 @@ def cmd_validate(_: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"ipc validate: {exc}", file=sys.stderr)
         return 2
-    report = validate_delivery(settings.landing_dir, settings.reference_dir)
+    report = validate_delivery(
+        settings.landing_dir, settings.reference_dir, settings.period_start, settings.period_end
+    )
     for line in report.lines:
         print(line)
     return 1 if report.errors else 0
@@ -255,13 +257,13 @@ def cmd_audit_scan(_: argparse.Namespace) -> int:
     from delivery.audit import DIGITS_LOCAL_ID, audit, database_label
     from pipelines.instance import storage_database_urls
     from pipelines.resources import IPCResource
-    from pseudonymise.fingerprints import fingerprint_key
+    from pseudonymise.fingerprints import fingerprint_files, fingerprint_key
 
     resource = IPCResource()
     settings = resource.settings()
     keyring = resource.keyring()
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or PROJECT_ROOT / ".dagster")
-    paths = sorted((settings.restricted_dir / "fingerprints").glob("*.parquet"))
+    paths = fingerprint_files(settings.restricted_dir)
     try:
         databases = storage_database_urls(dagster_home)
         findings = audit(

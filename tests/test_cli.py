@@ -54,6 +54,29 @@ def test_validate_names_the_file_and_missing_column(
     assert "chc.csv" in out and "weekly_cost" in out
 
 
+def test_validate_says_when_the_run_would_stop_for_a_year_without_prices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An extract cut a few days into April: by default the period runs to its latest
+    date, in a year unit_costs.csv has no prices for. Validate says so, as the run would."""
+    landing = tmp_path / "landing"
+    shutil.copytree(WORKED_EXAMPLE / "landing", landing)
+    events = pl.read_csv(landing / "primary_care_events.csv", infer_schema=False)
+    late = events.head(1).with_columns(
+        pl.lit("GPEV9999999").alias("event_id"), pl.lit("2025-04-02").alias("event_date")
+    )
+    pl.concat([events, late]).write_csv(landing / "primary_care_events.csv")
+    monkeypatch.setenv("IPC_LANDING_DIR", str(landing))
+    monkeypatch.setenv("IPC_REFERENCE_DIR", str(WORKED_EXAMPLE / "reference"))
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert "unit_costs.csv has no prices for 2025/26, but 1 activity row(s)" in out
+    assert "2025-04-02, the latest activity date" in out
+    # With the period ended where the prices end, the delivery can be run.
+    monkeypatch.setenv("IPC_PERIOD_END", "2025-03-31")
+    assert main(["validate"]) == 0
+
+
 @pytest.fixture
 def run_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     landing = tmp_path / "landing"
