@@ -276,8 +276,15 @@ def write_fingerprints(frame: pl.DataFrame, path: Path) -> None:
 def fingerprint_files(restricted_dir: Path) -> list[Path]:
     """Every fingerprint file in the restricted zone: each source's latest, and the ones
     pinned when the warehouse was last linked (``fingerprints/linked-*/``), so a scan
-    knows the identifiers of every delivery whose data may be at rest."""
-    return sorted((Path(restricted_dir) / "fingerprints").rglob("*.parquet"))
+    knows the identifiers of every delivery whose data may be at rest. A pinned file
+    that is a hard link to a latest one (nothing changed since) is listed once."""
+    files, seen = [], set()
+    for path in sorted((Path(restricted_dir) / "fingerprints").rglob("*.parquet")):
+        status = path.stat()
+        if (status.st_dev, status.st_ino) not in seen:
+            seen.add((status.st_dev, status.st_ino))
+            files.append(path)
+    return files
 
 
 def read_fingerprints(paths: Iterable[Path]) -> dict[str, set[str]]:
