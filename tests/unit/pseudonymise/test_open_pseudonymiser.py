@@ -42,7 +42,7 @@ VECTORS = json.loads(
         / "data"
         / "vectors"
         / "openpseudonymiser"
-        / "openpseudonymiser_vectors.json"
+        / "openpseudonymiser_published_test_vectors.json"
     ).read_text()
 )
 DIGESTS: list[dict[str, Any]] = VECTORS["digest_vectors"]
@@ -138,13 +138,27 @@ def test_remove_blanks_vector(given_: str, expected: str) -> None:
     assert frame.select(_unsalted_message_expr({"f": pl.col("f")})).item() == expected
 
 
-@pytest.mark.parametrize(("given_", "expected"), HELPERS["ProcessNHSNumber"])
-def test_process_nhs_number_vector(given_: str, expected: str) -> None:
+#: Open Pseudonymiser's published ProcessNHSNumber and IsValidNHSNumber vectors use
+#: valid NHS numbers outside the 999 test range; the same shapes on a 999-range number.
+OUR_VALID_SHAPES = [
+    "999-456-123-5",  # separators where the library's own vector had them
+    "999 456 1235",
+    "999-456-1235",
+    TEST_RANGE_NHS,
+]
+
+
+@pytest.mark.parametrize("given_", OUR_VALID_SHAPES)
+def test_process_nhs_number_removes_separators(given_: str) -> None:
+    expected = TEST_RANGE_NHS
     assert nhs_number_digits_text(given_) == expected
     assert pl.DataFrame({"v": [given_]}).select(nhs_number_digits(pl.col("v"))).item() == expected
 
 
-@pytest.mark.parametrize(("given_", "expected"), HELPERS["IsValidNHSNumber_after_ProcessNHSNumber"])
+@pytest.mark.parametrize(
+    ("given_", "expected"),
+    HELPERS["IsValidNHSNumber_after_ProcessNHSNumber"] + [[v, True] for v in OUR_VALID_SHAPES],
+)
 def test_library_validity_vectors_agree_with_ours(given_: str, expected: bool) -> None:
     assert is_valid_nhs_number(nhs_number_digits_text(given_)) is expected
 
