@@ -117,6 +117,19 @@ def make_delivery(
     return Delivery(root, root / "landing", root / "reference", key_file, resource)
 
 
+def worked_example_delivery(
+    root: Path, *, period_end: str | None = None, recipients: str = "site"
+) -> Delivery:
+    """The worked example's landing and reference folders as a delivery under ``root``."""
+    return make_delivery(
+        root,
+        WORKED_EXAMPLE / "landing",
+        WORKED_EXAMPLE / "reference",
+        period_end=period_end,
+        recipients=recipients,
+    )
+
+
 @pytest.fixture(scope="session")
 def worked_example(tmp_path_factory: pytest.TempPathFactory) -> Delivery:
     """The worked example, materialised once with every asset and check."""

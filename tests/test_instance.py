@@ -2,6 +2,7 @@
 even when two processes ask for it at the same moment."""
 
 import multiprocessing
+import os
 import shutil
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -21,7 +22,6 @@ def _claim_in_rounds(
 ) -> None:
     """In each round: ask for the slot together with the other process, say whether it
     was granted, and give it back once both have asked."""
-    import os
 
     os.environ["DAGSTER_HOME"] = home
     with dg.DagsterInstance.get() as instance:

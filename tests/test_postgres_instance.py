@@ -30,7 +30,7 @@ from pipelines.instance import storage_database_urls
 from pipelines.partitions import all_years_tags
 from pseudonymise.fingerprints import fingerprint_key
 from pseudonymise.keys import Keyring, read_key_file
-from tests.conftest import WORKED_EXAMPLE, make_delivery
+from tests.conftest import WORKED_EXAMPLE, worked_example_delivery
 
 PROJECT = Path(__file__).resolve().parent.parent
 PG_VARIABLES = (
@@ -115,12 +115,8 @@ def test_a_run_and_its_events_are_stored_in_postgres(
     shutil.copyfile(PROJECT / "dagster-postgres.yaml", home / "dagster.yaml")
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DAGSTER_PG_DB", postgres_database)
-    delivery = make_delivery(
-        tmp_path / "delivery",
-        WORKED_EXAMPLE / "landing",
-        WORKED_EXAMPLE / "reference",
-        period_end="2025-03-31",
-        recipients="site",
+    delivery = worked_example_delivery(
+        tmp_path / "delivery", period_end="2025-03-31", recipients="site"
     )
 
     with dg.DagsterInstance.get() as instance:

@@ -23,7 +23,7 @@ from pipelines import resources
 from pipelines.cli import PROJECT_ROOT, full_run_job
 from pipelines.resources import WAREHOUSE_POOL, connect_warehouse
 from pseudonymise.keys import Keyring, read_key_file
-from tests.conftest import WORKED_EXAMPLE, make_delivery
+from tests.conftest import worked_example_delivery
 
 RUN = [sys.executable, "-m", "pipelines.cli", "run", "--executor", "multiprocess"]
 LOCK_ERRORS = ("Could not set lock on file", "Conflicting lock")
@@ -81,13 +81,7 @@ def test_a_step_waits_while_a_process_outside_the_pool_holds_the_warehouse(
 def test_two_runs_at_once_share_the_warehouse_one_step_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    delivery = make_delivery(
-        tmp_path,
-        WORKED_EXAMPLE / "landing",
-        WORKED_EXAMPLE / "reference",
-        period_end="2025-03-31",
-        recipients="site",
-    )
+    delivery = worked_example_delivery(tmp_path, period_end="2025-03-31", recipients="site")
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")

@@ -17,17 +17,11 @@ from delivery.manifest import verify_manifest
 from pipelines.cli import run_failures
 from pseudonymise.fingerprints import fingerprint_files
 from pseudonymise.keys import Keyring, read_key_file
-from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
+from tests.conftest import Delivery, worked_example_delivery
 
 
 def _delivery(tmp_path: Path) -> Delivery:
-    return make_delivery(
-        tmp_path,
-        WORKED_EXAMPLE / "landing",
-        WORKED_EXAMPLE / "reference",
-        period_end="2025-03-31",
-        recipients="site",
-    )
+    return worked_example_delivery(tmp_path, period_end="2025-03-31", recipients="site")
 
 
 def _manifest_key(delivery: Delivery) -> bytes:

@@ -6,19 +6,13 @@ from pathlib import Path
 import polars as pl
 
 from pseudonymise.open_pseudonymiser import digest
-from tests.conftest import WORKED_EXAMPLE, make_delivery
+from tests.conftest import WORKED_EXAMPLE, worked_example_delivery
 
 
 def test_open_pseudonymiser_recipient_gets_legacy_digests_labelled_weaker(
     tmp_path: Path,
 ) -> None:
-    delivery = make_delivery(
-        tmp_path,
-        WORKED_EXAMPLE / "landing",
-        WORKED_EXAMPLE / "reference",
-        period_end="2025-03-31",
-        recipients="legacy,site",
-    )
+    delivery = worked_example_delivery(tmp_path, period_end="2025-03-31", recipients="legacy, site")
     salt_file = tmp_path / "keys" / "legacy.salt"
     salt_file.write_text("mackerel\n")
     salt_file.chmod(0o600)

@@ -15,7 +15,7 @@ import pytest
 from assets.costing import YEAR_ASSETS
 from pipelines.cli import run_failures
 from pipelines.partitions import RANGE_END_TAG, RANGE_START_TAG
-from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
+from tests.conftest import Delivery, worked_example_delivery
 
 Y1, Y2 = "2023/24", "2024/25"
 KEY1, KEY2 = "2023-04-01", "2024-04-01"
@@ -47,13 +47,7 @@ def _range(first: str, last: str) -> dict[str, str]:
 
 
 def _delivery(root: Path, key_file: Path | None = None) -> Delivery:
-    delivery = make_delivery(
-        root,
-        WORKED_EXAMPLE / "landing",
-        WORKED_EXAMPLE / "reference",
-        period_end="2025-03-31",
-        recipients="site",
-    )
+    delivery = worked_example_delivery(root, period_end="2025-03-31", recipients="site")
     if key_file is not None:  # the same key: the same pseudonyms, comparable exports
         shutil.copyfile(key_file, delivery.key_file)
     return delivery

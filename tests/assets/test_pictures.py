@@ -20,7 +20,7 @@ from delivery.charts import setting_bars
 from pipelines.definitions import ALL_ASSETS
 from pipelines.partitions import all_years_tags
 from schemas.sources import SETTINGS
-from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
+from tests.conftest import WORKED_EXAMPLE, Delivery, worked_example_delivery
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _IMAGE = re.compile(r"^!\[[^\]]+\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)$")
@@ -33,13 +33,7 @@ def costed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Delivery, dict[dg.AssetKey, dict[str, object]]]:
     """The worked example, materialised up to the two costing assets with pictures."""
-    delivery = make_delivery(
-        tmp_path_factory.mktemp("pictures"),
-        WORKED_EXAMPLE / "landing",
-        WORKED_EXAMPLE / "reference",
-        period_end="2025-03-31",
-        recipients="site",
-    )
+    delivery = worked_example_delivery(tmp_path_factory.mktemp("pictures"), period_end="2025-03-31")
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             ALL_ASSETS,

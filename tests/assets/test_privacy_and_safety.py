@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from pipelines.cli import run_failures
-from tests.conftest import WORKED_EXAMPLE, Delivery, make_delivery
+from tests.conftest import Delivery, worked_example_delivery
 
 IDENTIFIER_COLUMNS = (
     "nhs_number",
@@ -122,9 +122,7 @@ def test_exports_carry_month_not_date_and_age_band_not_birth(worked_example: Del
 
 
 def test_bad_input_fails_clearly_and_leaves_the_previous_export(tmp_path: Path) -> None:
-    delivery = make_delivery(
-        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="x"
-    )
+    delivery = worked_example_delivery(tmp_path, recipients="x")
     assert delivery.materialize().success
     manifest = (delivery.export_dir / "manifest.json").read_text()
 
@@ -144,9 +142,7 @@ def test_numbers_equal_to_plain_integer_local_ids_are_reported_not_blocking(
 ) -> None:
     """A site whose social care client ids are plain integers has a client 2024, and
     every export says 2024/25: the scan reports it for judgement, and publishes."""
-    delivery = make_delivery(
-        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="x"
-    )
+    delivery = worked_example_delivery(tmp_path, recipients="x")
     social = delivery.landing / "social_care.csv"
     frame = pl.read_csv(social, infer_schema=False)
     ids = frame["local_patient_id"].unique(maintain_order=True).to_list()
@@ -165,9 +161,7 @@ def test_numbers_equal_to_plain_integer_local_ids_are_reported_not_blocking(
 def test_ten_digit_activity_ids_are_not_taken_for_nhs_numbers(tmp_path: Path) -> None:
     """Activity ids pass through as the site sends them; a ten-digit spell number is
     not an NHS number, so the pseudonymised table's shape check does not judge them."""
-    delivery = make_delivery(
-        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="x"
-    )
+    delivery = worked_example_delivery(tmp_path, recipients="x")
     acute = delivery.landing / "acute.csv"
     frame = pl.read_csv(acute, infer_schema=False)
     numbered = pl.int_range(1_000_000_001, 1_000_000_001 + frame.height, eager=True)
@@ -189,7 +183,7 @@ def test_ten_digit_activity_ids_are_not_taken_for_nhs_numbers(tmp_path: Path) ->
 def test_production_refuses_a_missing_demo_or_short_key(
     tmp_path: Path, setup: str, expected: str
 ) -> None:
-    delivery = make_delivery(tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference")
+    delivery = worked_example_delivery(tmp_path)
     key_file = delivery.key_file
     if setup == "missing":
         key_file.unlink()
@@ -212,9 +206,7 @@ def test_production_refuses_a_missing_demo_or_short_key(
 
 
 def test_rerun_replaces_the_export_atomically(tmp_path: Path) -> None:
-    delivery = make_delivery(
-        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="x"
-    )
+    delivery = worked_example_delivery(tmp_path, recipients="x")
     assert delivery.materialize().success
     first = delivery.export_dir.resolve()
     assert delivery.materialize().success

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from tests.conftest import WORKED_EXAMPLE, make_delivery
+from tests.conftest import worked_example_delivery
 
 _TRACED = {
     ("linked", "row_links"),
@@ -22,9 +22,7 @@ _TRACED = {
 def test_linked_and_costing_assets_report_rows_columns_and_column_lineage(
     tmp_path: Path,
 ) -> None:
-    delivery = make_delivery(
-        tmp_path, WORKED_EXAMPLE / "landing", WORKED_EXAMPLE / "reference", recipients="site"
-    )
+    delivery = worked_example_delivery(tmp_path, recipients="site")
     result = delivery.materialize()
     assert result.success
     seen: dict[tuple[str, ...], dict] = {}
